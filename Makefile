@@ -1,0 +1,54 @@
+# idres: every target installs what it needs; a fresh clone needs only python3.11, make and git.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+PY := $(BIN)/python
+STAMP := $(VENV)/.installed
+PROTOS := $(wildcard proto/idres/v1/*.proto)
+GEN_STAMP := proto/gen/idres/v1/.generated
+
+.PHONY: all install gen demo test lint typecheck check bench serve clean
+
+all: check
+
+$(PY):
+	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet grpcio-tools mypy-protobuf
+
+# Generated code comes first: the editable install maps `idres.v1` onto proto/gen.
+$(GEN_STAMP): $(PROTOS) scripts/gen_proto.py | $(PY)
+	$(PY) scripts/gen_proto.py
+	touch $@
+
+$(STAMP): pyproject.toml setup.py $(GEN_STAMP)
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(STAMP)
+
+gen: $(GEN_STAMP)
+
+demo: install
+	$(BIN)/idres demo
+
+serve: install
+	$(BIN)/idres serve
+
+test: install
+	$(BIN)/pytest
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: install
+	$(BIN)/mypy
+
+check: lint typecheck test
+
+bench: install
+	$(PY) loadtests/bench.py
+
+clean:
+	rm -rf $(VENV) proto/gen .idres .pytest_cache .mypy_cache .ruff_cache

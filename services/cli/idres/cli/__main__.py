@@ -1,0 +1,5 @@
+import sys
+
+from idres.cli import main
+
+sys.exit(main())

@@ -1,0 +1,42 @@
+"""One error hierarchy for idres; the transport maps each class to a gRPC status in one place."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class FieldViolation:
+    """One invalid field: `field` is a path such as `record.email`."""
+
+    field: str
+    description: str
+
+
+class IdresError(Exception):
+    """Base of every error idres raises on purpose."""
+
+
+class InvalidValue(ValueError):
+    """A single value cannot be normalized; the caller knows which field it came from."""
+
+
+class ValidationError(IdresError):
+    """A request or row is invalid; nothing was written."""
+
+    def __init__(self, violations: Sequence[FieldViolation]) -> None:
+        self.violations = tuple(violations)
+        super().__init__("; ".join(f"{v.field}: {v.description}" for v in self.violations))
+
+
+class NotFoundError(IdresError):
+    """The thing asked for does not exist."""
+
+
+class ConflictError(IdresError):
+    """The request contradicts what is stored (a record id re-used with other content)."""
+
+
+class UnavailableError(IdresError):
+    """A dependency (the database) cannot be reached; retrying later may succeed."""

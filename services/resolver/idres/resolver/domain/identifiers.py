@@ -1,0 +1,35 @@
+"""Strong identifiers: their kinds, their link status, and the normalized value type."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class IdentifierKind(StrEnum):
+    EMAIL = "email"
+    PHONE = "phone"
+    SOCIAL_HANDLE = "social_handle"
+    DEVICE_ID = "device_id"
+    LOYALTY_CARD = "loyalty_card"
+
+
+class IdentifierStatus(StrEnum):
+    """Whether a value may link records."""
+
+    ACTIVE = "active"
+    PLACEHOLDER = "placeholder"
+    SHARED = "shared"
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Identifier:
+    """A normalized identifier; social handles read `platform:handle`."""
+
+    kind: IdentifierKind
+    value: str
+
+    @property
+    def key(self) -> str:
+        """Stable text key used for index lookups and advisory locks."""
+        return f"{self.kind.value}|{self.value}"
