@@ -1,0 +1,48 @@
+"""`idres serve`: the gRPC server, until Ctrl-C or SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import threading
+from types import FrameType
+
+from idres.cli.common import load_settings
+from idres.resolver.telemetry import configure_telemetry
+from idres.resolver.transport.server import create_server
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "serve",
+        help="serve the gRPC API",
+        description="Serve idres.v1.IdentityService with health checking and reflection.",
+    )
+    parser.add_argument("--host", help="bind address (IDRES_HOST, default 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="port (IDRES_PORT, default 50051)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
+    settings = load_settings(**overrides)
+    configure_telemetry(settings)
+    server = create_server(settings)
+    stopping = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stopping.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    server.start()
+    customers, values = server.resolver.index.counts()
+    print(
+        f"idres serving on {server.address} ({customers:,} customers, {values:,} identifier"
+        " values); Ctrl-C stops",
+        flush=True,
+    )
+    stopping.wait()
+    print("shutting down gracefully", flush=True)
+    server.stop()
+    return 0

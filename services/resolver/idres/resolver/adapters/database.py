@@ -1,0 +1,131 @@
+"""PostgreSQL: the embedded server for local use, the connection pool, and migrations."""
+
+from __future__ import annotations
+
+import logging
+import re
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from psycopg_pool import ConnectionPool
+
+from idres.resolver.domain.errors import UnavailableError
+
+log = logging.getLogger(__name__)
+EMBEDDED_DATABASE = "idres"
+_MIGRATION = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+_MIGRATION_LOCK = 0x1D4E5  # advisory lock id: replicas starting together migrate once
+# Embedded servers stay referenced for the life of the process; pgserver stops each one when
+# the last process using its data dir exits.
+_EMBEDDED: dict[Path, Any] = {}
+
+
+def embedded_server_url(data_dir: Path) -> str:
+    """Starts (or joins) the embedded PostgreSQL under `data_dir`; returns its admin DSN."""
+    import pgserver  # imported here: a deployment with a real DSN never needs it
+
+    pgdata = (data_dir / "pg").resolve()
+    if pgdata not in _EMBEDDED:
+        pgdata.mkdir(parents=True, exist_ok=True)
+        log.info("starting embedded PostgreSQL in %s", pgdata)
+        _EMBEDDED[pgdata] = pgserver.get_server(pgdata, cleanup_mode="stop")
+    uri: str = _EMBEDDED[pgdata].get_uri()
+    return uri
+
+
+def stop_embedded(data_dir: Path) -> None:
+    """Stops the embedded server under `data_dir` now, rather than at process exit."""
+    server = _EMBEDDED.pop((data_dir / "pg").resolve(), None)
+    if server is not None:
+        server.cleanup()
+
+
+def ensure_database(admin_url: str, name: str, *, recreate: bool = False) -> str:
+    """Creates database `name` on the server at `admin_url` if missing; returns its DSN."""
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        if recreate:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+        if not exists:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    return with_database(admin_url, name)
+
+
+def with_database(url: str, name: str) -> str:
+    """The same server, another database (works for URLs with or without a query string)."""
+    info = psycopg.conninfo.conninfo_to_dict(url)
+    info["dbname"] = name
+    return psycopg.conninfo.make_conninfo(**{k: v for k, v in info.items() if v is not None})
+
+
+def resolve_url(database_url: str, data_dir: Path) -> str:
+    """The configured DSN, or the embedded server's `idres` database."""
+    if database_url:
+        return database_url
+    return ensure_database(embedded_server_url(data_dir), EMBEDDED_DATABASE)
+
+
+def migrations() -> list[tuple[int, str, str]]:
+    """(version, name, sql) of every bundled migration, in order."""
+    folder = resources.files("idres.resolver.adapters") / "migrations"
+    found = []
+    for entry in folder.iterdir():
+        match = _MIGRATION.match(entry.name)
+        if match:
+            found.append((int(match.group(1)), entry.name, entry.read_text()))
+    return sorted(found)
+
+
+def migrate(url: str) -> list[str]:
+    """Applies pending migrations, each in its own transaction; returns the names applied."""
+    applied: list[str] = []
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("SELECT pg_advisory_lock(%s)", (_MIGRATION_LOCK,))
+        try:
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations (version int PRIMARY KEY,"
+                " name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())"
+            )
+            done = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
+            for version, name, text in migrations():
+                if version in done:
+                    continue
+                with conn.transaction():
+                    conn.execute(text.encode())
+                    conn.execute(
+                        "INSERT INTO schema_migrations (version, name) VALUES (%s, %s)",
+                        (version, name),
+                    )
+                applied.append(name)
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (_MIGRATION_LOCK,))
+    return applied
+
+
+class Database:
+    """A pool of connections to the system of record, migrated on open."""
+
+    def __init__(self, url: str, *, pool_size: int = 8) -> None:
+        self.url = url
+        try:
+            for name in migrate(url):
+                log.info("applied migration %s", name)
+            self.pool = ConnectionPool(
+                url, min_size=1, max_size=pool_size, open=True, timeout=10.0, name="idres"
+            )
+        except psycopg.OperationalError as exc:
+            raise UnavailableError(f"database unavailable: {exc}") from exc
+
+    def close(self) -> None:
+        self.pool.close()
+
+
+def open_database(database_url: str, data_dir: Path, *, pool_size: int = 8) -> Database:
+    try:
+        url = resolve_url(database_url, data_dir)
+    except psycopg.OperationalError as exc:
+        raise UnavailableError(f"database unavailable: {exc}") from exc
+    return Database(url, pool_size=pool_size)

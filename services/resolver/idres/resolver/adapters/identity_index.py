@@ -1,0 +1,129 @@
+"""The in-memory identity index: what `Resolve` reads, so no SQL runs on the read path.
+
+It mirrors the store's identifier states, holders, customer profiles and aliases. It is built
+from one snapshot and kept current by applying change events, its own process's right after
+commit and other replicas' from the outbox. Applying an event twice changes nothing, so
+replaying a window of events is always safe.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from datetime import date
+
+from idres.resolver.adapters.store import Snapshot
+from idres.resolver.domain.events import ChangeEvent, EventType
+from idres.resolver.domain.identifiers import Identifier, IdentifierKind, IdentifierStatus
+from idres.resolver.domain.linking import ValueState
+from idres.resolver.domain.profiles import Profile
+from idres.resolver.domain.records import Attributes
+
+
+def _ident(kind: str, value: str) -> Identifier:
+    return Identifier(IdentifierKind(kind), value)
+
+
+class IdentityIndex:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._status: dict[Identifier, IdentifierStatus] = {}
+        self._holders: dict[Identifier, set[str]] = {}
+        self._profiles: dict[str, Profile] = {}
+        self._aliases: dict[str, str] = {}
+
+    @classmethod
+    def from_snapshot(cls, snap: Snapshot) -> IdentityIndex:
+        index = cls()
+        index._profiles = {cid: Profile(cid, seq) for cid, seq in snap.customers}
+        index._aliases = dict(snap.aliases)
+        for cid, given, surname, dob in snap.attributes:
+            if cid in index._profiles:
+                index._profiles[cid].add(Attributes(given, surname, dob))
+        for kind, value, status in snap.statuses:
+            index._status[_ident(kind, value)] = IdentifierStatus(status)
+        for kind, value, cid in snap.holders:
+            ident = _ident(kind, value)
+            index._holders.setdefault(ident, set()).add(cid)
+            if cid in index._profiles:
+                index._profiles[cid].identifiers.add(ident)
+        return index
+
+    def lookup(
+        self, idents: Iterable[Identifier]
+    ) -> tuple[dict[Identifier, ValueState], dict[str, Profile]]:
+        """States of the values and copies of their holders' profiles, read consistently."""
+        states: dict[Identifier, ValueState] = {}
+        profiles: dict[str, Profile] = {}
+        with self._lock:
+            for ident in idents:
+                status = self._status.get(ident, IdentifierStatus.ACTIVE)
+                holders = {self._live(c) for c in self._holders.get(ident, ())}
+                holders &= self._profiles.keys()
+                states[ident] = ValueState(status, frozenset(holders))
+                for cid in holders:
+                    if cid not in profiles:
+                        profiles[cid] = self._profiles[cid].copy()
+        return states, profiles
+
+    def canonical(self, customer_id: str) -> str | None:
+        with self._lock:
+            live = self._live(customer_id)
+            return live if live in self._profiles else None
+
+    def _live(self, customer_id: str) -> str:
+        """Follows merges: an alias chain is short, each merge adds one hop at most."""
+        while customer_id in self._aliases:
+            customer_id = self._aliases[customer_id]
+        return customer_id
+
+    def counts(self) -> tuple[int, int]:
+        """(live customers, known identifier values)."""
+        with self._lock:
+            return len(self._profiles), len(self._holders.keys() | self._status.keys())
+
+    def apply(self, events: Iterable[ChangeEvent]) -> None:
+        with self._lock:
+            for event in events:
+                self._apply(event)
+
+    def _apply(self, event: ChangeEvent) -> None:
+        if event.type is EventType.MERGED:
+            self._merge(event.customer_id, event.payload["absorbed"])
+        elif event.type is EventType.FLAGGED:
+            ident = _ident(event.payload["kind"], event.payload["value"])
+            self._status[ident] = IdentifierStatus(event.payload["status"])
+            self._holders.pop(ident, None)
+        else:
+            self._link(event)
+
+    def _link(self, event: ChangeEvent) -> None:
+        cid = self._live(event.customer_id)
+        profile = self._profiles.get(cid)
+        if profile is None:
+            profile = self._profiles[cid] = Profile(cid, int(event.payload.get("seq", 0)))
+        given, surname, dob = event.payload.get("attributes", ("", "", None))
+        profile.add(Attributes(given, surname, date.fromisoformat(dob) if dob else None))
+        for kind, value in event.payload.get("holds", ()):
+            ident = _ident(kind, value)
+            if self._status.get(ident, IdentifierStatus.ACTIVE) is IdentifierStatus.ACTIVE:
+                self._holders.setdefault(ident, set()).add(cid)
+                profile.identifiers.add(ident)
+
+    def _merge(self, survivor: str, absorbed: list[str]) -> None:
+        survivor = self._live(survivor)
+        target = self._profiles.get(survivor)
+        for old in absorbed:
+            if old == survivor:
+                continue
+            self._aliases[old] = survivor
+            gone = self._profiles.pop(old, None)
+            if gone is None:
+                continue
+            if target is not None:
+                target.absorb(gone)
+            for ident in gone.identifiers:
+                holders = self._holders.get(ident)
+                if holders is not None:
+                    holders.discard(old)
+                    holders.add(survivor)

@@ -1,0 +1,253 @@
+"""Deterministic linking: which customer a record or a query belongs to, and why.
+
+One pure function serves both paths, so `Resolve` answers exactly what `Observe` would do.
+Strong identifiers link; weak attributes only veto (a different birth date or given name means
+another person) or corroborate. Policies stop over-merging:
+- placeholder and shared values never link;
+- a value that can be shared by a household (phone, device) links only when nothing says the
+  holder is someone else (a different loyalty card or handle on the same platform);
+- several customers are merged only when none contradicts the survivor, so one record cannot
+  glue a household or a store's shoppers together.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from idres.resolver.domain.identifiers import Identifier, IdentifierKind, IdentifierStatus
+from idres.resolver.domain.profiles import Profile, contradict, corroborate, profile_of
+from idres.resolver.domain.records import Query
+
+RULES_VERSION = "deterministic-1"
+
+
+class Decision(StrEnum):
+    MATCH = "match"
+    POSSIBLE_MATCH = "possible_match"
+    NO_MATCH = "no_match"
+
+
+class EvidenceOutcome(StrEnum):
+    MATCHED = "matched"
+    UNKNOWN = "unknown"
+    PLACEHOLDER = "placeholder"
+    SHARED = "shared"
+    CONTRADICTED = "contradicted"
+    CONFLICT = "conflict"
+
+
+@dataclass(frozen=True, slots=True)
+class ValueState:
+    """The stored state of one identifier value: its status and the customers holding it."""
+
+    status: IdentifierStatus = IdentifierStatus.ACTIVE
+    holders: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class LinkPolicy:
+    shareable: frozenset[IdentifierKind] = frozenset(
+        {IdentifierKind.PHONE, IdentifierKind.DEVICE_ID}
+    )
+    """Kinds a household or a shop may share: they need the holder not to be someone else."""
+
+    exclusive: frozenset[IdentifierKind] = frozenset(
+        {IdentifierKind.LOYALTY_CARD, IdentifierKind.SOCIAL_HANDLE}
+    )
+    """Kinds where holding another value hints at another person."""
+
+    max_holders: Mapping[IdentifierKind, int] = field(
+        default_factory=lambda: {
+            IdentifierKind.EMAIL: 2,
+            IdentifierKind.PHONE: 4,
+            IdentifierKind.SOCIAL_HANDLE: 2,
+            IdentifierKind.DEVICE_ID: 4,
+            IdentifierKind.LOYALTY_CARD: 2,
+        }
+    )
+    """Distinct customers a value may have before it is flagged shared and stops linking."""
+
+
+DEFAULT_POLICY = LinkPolicy()
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    identifier: Identifier
+    outcome: EvidenceOutcome
+    customer_ids: tuple[str, ...]
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """What to do with a record; `target` None means a new customer."""
+
+    decision: Decision
+    target: str | None
+    absorbed: tuple[str, ...]
+    evidence: tuple[Evidence, ...]
+    newly_shared: tuple[Identifier, ...]
+    others: tuple[str, ...]
+
+    @property
+    def survivor(self) -> str | None:
+        return self.target
+
+
+@dataclass(slots=True)
+class _Scan:
+    accepted: dict[str, list[Identifier]] = field(default_factory=dict)
+    evidence: list[Evidence] = field(default_factory=list)
+
+
+def decide(
+    query: Query,
+    states: Mapping[Identifier, ValueState],
+    profiles: Mapping[str, Profile],
+    policy: LinkPolicy = DEFAULT_POLICY,
+) -> Plan:
+    """Decides the customer for `query` from the states of its values and their holders."""
+    scan = _scan(query, states, profiles, policy)
+    if not scan.accepted:
+        newly = _newly_shared(query, states, None, (), policy)
+        return Plan(Decision.NO_MATCH, None, (), tuple(scan.evidence), newly, ())
+    ranked = sorted(scan.accepted, key=lambda c: _rank(c, scan.accepted[c], profiles, policy))
+    merged = _mergeable(ranked, profiles)
+    others = tuple(c for c in ranked if c not in merged)
+    if others and _rank(others[0], scan.accepted[others[0]], profiles, policy)[:2] == _rank(
+        ranked[0], scan.accepted[ranked[0]], profiles, policy
+    )[:2]:
+        # Two people fit equally well: guessing would attach the record to the wrong one.
+        newly = _newly_shared(query, states, None, (), policy)
+        return Plan(Decision.POSSIBLE_MATCH, None, (), tuple(scan.evidence), newly, tuple(ranked))
+    survivor = min(merged, key=lambda c: profiles[c].seq)
+    absorbed = tuple(sorted(c for c in merged if c != survivor))
+    evidence = _settle(scan.evidence, set(merged))
+    newly = _newly_shared(query, states, survivor, absorbed, policy)
+    return Plan(Decision.MATCH, survivor, absorbed, evidence, newly, others)
+
+
+def _scan(
+    query: Query,
+    states: Mapping[Identifier, ValueState],
+    profiles: Mapping[str, Profile],
+    policy: LinkPolicy,
+) -> _Scan:
+    scan = _Scan()
+    mine = profile_of(query.attributes)
+    mine.identifiers = {o.identifier for o in query.identifiers if not o.placeholder}
+    for observed in query.identifiers:
+        ident = observed.identifier
+        state = states.get(ident, ValueState())
+        if observed.placeholder or state.status is IdentifierStatus.PLACEHOLDER:
+            scan.evidence.append(Evidence(ident, EvidenceOutcome.PLACEHOLDER, (), "placeholder"))
+            continue
+        if state.status is IdentifierStatus.SHARED:
+            detail = f"shared by more than {policy.max_holders[ident.kind]} people"
+            scan.evidence.append(Evidence(ident, EvidenceOutcome.SHARED, (), detail))
+            continue
+        scan.evidence.append(_judge(ident, state.holders, mine, profiles, policy, scan))
+    return scan
+
+
+def _judge(
+    ident: Identifier,
+    holders: frozenset[str],
+    mine: Profile,
+    profiles: Mapping[str, Profile],
+    policy: LinkPolicy,
+    scan: _Scan,
+) -> Evidence:
+    if not holders:
+        return Evidence(ident, EvidenceOutcome.UNKNOWN, (), "no customer holds it")
+    fits, reasons = [], []
+    for holder in sorted(holders):
+        reason = _veto(ident, mine, profiles[holder], policy)
+        if reason:
+            reasons.append(f"{holder}: {reason}")
+        else:
+            fits.append(holder)
+            scan.accepted.setdefault(holder, []).append(ident)
+    if fits:
+        return Evidence(ident, EvidenceOutcome.MATCHED, tuple(fits), "exact match")
+    return Evidence(ident, EvidenceOutcome.CONTRADICTED, tuple(sorted(holders)), "; ".join(reasons))
+
+
+def _veto(ident: Identifier, mine: Profile, holder: Profile, policy: LinkPolicy) -> str:
+    """Why the holder of `ident` is not the person in `mine`, or ""."""
+    reason = contradict(mine, holder)
+    if reason or ident.kind not in policy.shareable or corroborate(mine, holder):
+        return reason
+    for other in mine.identifiers:
+        if other.kind in policy.exclusive and other not in holder.identifiers:
+            held = [i for i in holder.identifiers if _same_slot(i, other)]
+            if held:
+                return f"holds another {other.kind.value.replace('_', ' ')}"
+    return ""
+
+
+def _same_slot(held: Identifier, other: Identifier) -> bool:
+    """Handles compete only on the same platform; cards always compete."""
+    if held.kind is not other.kind:
+        return False
+    if held.kind is IdentifierKind.SOCIAL_HANDLE:
+        return held.value.split(":", 1)[0] == other.value.split(":", 1)[0]
+    return True
+
+
+def _rank(
+    customer: str, matched: list[Identifier], profiles: Mapping[str, Profile], policy: LinkPolicy
+) -> tuple[int, int, int]:
+    """Best first: more personal identifiers, then more identifiers, then the older customer."""
+    personal = sum(1 for i in matched if i.kind not in policy.shareable)
+    return (-personal, -len(matched), profiles[customer].seq)
+
+
+def _mergeable(ranked: list[str], profiles: Mapping[str, Profile]) -> list[str]:
+    """Grows the merge set from the best candidate, admitting only non-contradicting ones."""
+    group = [ranked[0]]
+    combined = Profile("", 0)
+    combined.absorb(profiles[ranked[0]])
+    for candidate in ranked[1:]:
+        if not contradict(combined, profiles[candidate]):
+            group.append(candidate)
+            combined.absorb(profiles[candidate])
+    return group
+
+
+def _settle(evidence: list[Evidence], merged: set[str]) -> tuple[Evidence, ...]:
+    """Matches that point only at customers left out become conflicts."""
+    settled = []
+    for item in evidence:
+        if item.outcome is EvidenceOutcome.MATCHED and not merged.intersection(item.customer_ids):
+            item = Evidence(
+                item.identifier,
+                EvidenceOutcome.CONFLICT,
+                item.customer_ids,
+                "held by another customer that contradicts the match",
+            )
+        settled.append(item)
+    return tuple(settled)
+
+
+def _newly_shared(
+    query: Query,
+    states: Mapping[Identifier, ValueState],
+    survivor: str | None,
+    absorbed: tuple[str, ...],
+    policy: LinkPolicy,
+) -> tuple[Identifier, ...]:
+    """Values whose holder count, after this plan, exceeds their kind's limit."""
+    flagged = []
+    for observed in query.identifiers:
+        state = states.get(observed.identifier, ValueState())
+        if observed.placeholder or state.status is not IdentifierStatus.ACTIVE:
+            continue
+        holders = set(state.holders) - set(absorbed)
+        holders.add(survivor or "\x00new")
+        if len(holders) > policy.max_holders[observed.identifier.kind]:
+            flagged.append(observed.identifier)
+    return tuple(flagged)

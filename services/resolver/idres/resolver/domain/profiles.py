@@ -1,0 +1,74 @@
+"""What is known of a customer's attributes, summarised for contradiction checks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+
+from idres.resolver.domain.identifiers import Identifier
+from idres.resolver.domain.names import dobs_agree, given_names_agree, surnames_agree
+from idres.resolver.domain.records import Attributes
+
+
+@dataclass(slots=True)
+class Profile:
+    """A customer as the linking rules see it. `seq` orders customers by age."""
+
+    customer_id: str
+    seq: int
+    given_names: set[str] = field(default_factory=set)
+    surnames: set[str] = field(default_factory=set)
+    dobs: set[date] = field(default_factory=set)
+    identifiers: set[Identifier] = field(default_factory=set)
+
+    def add(self, attributes: Attributes) -> None:
+        if attributes.given_name:
+            self.given_names.add(attributes.given_name)
+        if attributes.surname:
+            self.surnames.add(attributes.surname)
+        if attributes.dob:
+            self.dobs.add(attributes.dob)
+
+    def copy(self) -> Profile:
+        return Profile(
+            self.customer_id,
+            self.seq,
+            set(self.given_names),
+            set(self.surnames),
+            set(self.dobs),
+            set(self.identifiers),
+        )
+
+    def absorb(self, other: Profile) -> None:
+        self.given_names |= other.given_names
+        self.surnames |= other.surnames
+        self.dobs |= other.dobs
+        self.identifiers |= other.identifiers
+
+
+def profile_of(attributes: Attributes) -> Profile:
+    """A throwaway profile, so a record and a customer compare the same way two customers do."""
+    profile = Profile("", 0)
+    profile.add(attributes)
+    return profile
+
+
+def contradict(a: Profile, b: Profile) -> str:
+    """Why `a` and `b` cannot be one person, or "" when nothing says so."""
+    if a.dobs and b.dobs and not any(dobs_agree(x, y) for x in a.dobs for y in b.dobs):
+        return "dates of birth differ"
+    if (
+        a.given_names
+        and b.given_names
+        and not any(given_names_agree(x, y) for x in a.given_names for y in b.given_names)
+    ):
+        return "given names differ"
+    return ""
+
+
+def corroborate(a: Profile, b: Profile) -> bool:
+    """Positive evidence beyond a shared identifier: same birth date, or same full name."""
+    if any(dobs_agree(x, y) for x in a.dobs for y in b.dobs):
+        return True
+    names = any(given_names_agree(x, y) for x in a.given_names for y in b.given_names)
+    return names and any(surnames_agree(x, y) for x in a.surnames for y in b.surnames)

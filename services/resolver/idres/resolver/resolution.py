@@ -1,0 +1,333 @@
+"""The resolver: validation, linking and the index wired together, shared by gRPC and batch.
+
+`observe` writes through one PostgreSQL transaction; `resolve` reads the in-memory index only.
+Both run the same `decide`, so a lookup answers what an observation would have done.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from opentelemetry import trace
+
+from idres.resolver.adapters.database import Database, open_database
+from idres.resolver.adapters.identity_index import IdentityIndex
+from idres.resolver.adapters.store import RETRYABLE, CustomerView, Store, Transaction
+from idres.resolver.domain.errors import (
+    ConflictError,
+    FieldViolation,
+    NotFoundError,
+    UnavailableError,
+    ValidationError,
+)
+from idres.resolver.domain.events import EventType
+from idres.resolver.domain.identifiers import Identifier, IdentifierStatus
+from idres.resolver.domain.linking import (
+    DEFAULT_POLICY,
+    RULES_VERSION,
+    Decision,
+    LinkPolicy,
+    Plan,
+    ValueState,
+    decide,
+)
+from idres.resolver.domain.normalize import NormalizationRules
+from idres.resolver.domain.profiles import Profile
+from idres.resolver.domain.records import Query, Record, parse_query, parse_record
+from idres.resolver.settings import Settings
+
+log = logging.getLogger(__name__)
+tracer = trace.get_tracer("idres.resolver")
+MAX_ATTEMPTS = 8
+
+
+class Outcome:
+    CREATED = "created"
+    LINKED = "linked"
+    MERGED = "merged"
+    ALREADY_OBSERVED = "already_observed"
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """What `observe` did with one record."""
+
+    customer_id: str
+    outcome: str
+    absorbed: tuple[str, ...]
+    statuses: dict[Identifier, IdentifierStatus]
+    plan: Plan | None
+
+
+@dataclass(frozen=True, slots=True)
+class Resolution:
+    plan: Plan
+    query: Query
+
+
+class Resolver:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        rules: NormalizationRules,
+        policy: LinkPolicy = DEFAULT_POLICY,
+        sync_interval_s: float = 0.5,
+    ) -> None:
+        self.db = db
+        self.store = Store(db)
+        self.rules = rules
+        self.policy = policy
+        self.model_version = RULES_VERSION
+        snap = self.store.snapshot()
+        self.index = IdentityIndex.from_snapshot(snap)
+        self._sync = _EventSync(self.store, self.index, snap.last_event_id, sync_interval_s)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Resolver:
+        db = open_database(settings.database_url, settings.data_dir, pool_size=settings.pool_size)
+        rules = NormalizationRules(
+            default_region=settings.default_region, extra_placeholders=settings.placeholders
+        )
+        return cls(db, rules=rules, sync_interval_s=settings.sync_interval_s)
+
+    def start_sync(self) -> None:
+        """Follows other replicas' writes; a batch job that is the only writer needs none."""
+        self._sync.start()
+
+    def close(self) -> None:
+        self._sync.stop()
+        self.db.close()
+
+    # --- write path -------------------------------------------------------------------
+
+    def observe_values(self, values: Mapping[str, str]) -> Observation:
+        return self.observe(parse_record(values, self.rules))
+
+    def observe(self, record: Record) -> Observation:
+        with tracer.start_as_current_span("idres.observe") as span:
+            for attempt in range(MAX_ATTEMPTS):
+                try:
+                    result = self._observe_once(record)
+                except RETRYABLE:
+                    span.add_event("retry", {"attempt": attempt})
+                    time.sleep(random.uniform(0.001, 0.01) * (attempt + 1))
+                    continue
+                span.set_attribute("idres.outcome", result.outcome)
+                return result
+        raise UnavailableError("too much write contention; retry the call")
+
+    def _observe_once(self, record: Record) -> Observation:
+        with self.store.transaction() as tx:
+            idents = [o.identifier for o in record.identifiers]
+            tx.lock_keys([f"record|{record.record_id}", *(i.key for i in idents)])
+            seen = tx.find_record(record.record_id)
+            if seen is not None:
+                return self._repeat(tx, record, *seen)
+            states, profiles = self._locked_view(tx, idents)
+            plan = decide(record.query, states, profiles, self.policy)
+            observation = self._apply(tx, record, plan, states)
+            events = tx.events
+        self.index.apply(events)
+        self._sync.mark(e.id for e in events)
+        return observation
+
+    def _repeat(self, tx: Transaction, record: Record, customer: str, fp: str) -> Observation:
+        if fp != record.fingerprint:
+            raise ConflictError(
+                f"record {record.record_id!r} was observed before with other content"
+            )
+        live = self.store_live(tx, customer)
+        states = tx.value_states([o.identifier for o in record.identifiers])
+        return Observation(live, Outcome.ALREADY_OBSERVED, (), _statuses(record, states), None)
+
+    @staticmethod
+    def store_live(tx: Transaction, customer: str) -> str:
+        merged = tx.lock_customers([customer]).get(customer)
+        return merged or customer
+
+    @staticmethod
+    def _locked_view(
+        tx: Transaction, idents: list[Identifier]
+    ) -> tuple[dict[Identifier, ValueState], dict[str, Profile]]:
+        """Value states with every holder row-locked and live; re-reads after a racing merge."""
+        while True:
+            states = tx.value_states(idents)
+            holders = {h for s in states.values() for h in s.holders}
+            locked = tx.lock_customers(holders)
+            if all(locked.get(h) is None and h in locked for h in holders):
+                return states, tx.profiles(holders)
+
+    def _apply(
+        self,
+        tx: Transaction,
+        record: Record,
+        plan: Plan,
+        states: dict[Identifier, ValueState],
+    ) -> Observation:
+        a = record.attributes
+        attrs = [a.given_name, a.surname, a.dob.isoformat() if a.dob else None]
+        if plan.target is None:
+            target, seq = tx.create_customer()
+            outcome = Outcome.CREATED
+            tx.emit(EventType.CREATED, target, {"seq": seq})
+        else:
+            target = plan.target
+            outcome = Outcome.MERGED if plan.absorbed else Outcome.LINKED
+        for absorbed in plan.absorbed:
+            tx.merge(absorbed, target)
+        if plan.absorbed:
+            tx.emit(EventType.MERGED, target, {"absorbed": list(plan.absorbed)})
+        tx.insert_record(record, target)
+        holds = self._classify(tx, record, plan, states, target)
+        tx.emit(
+            EventType.LINKED,
+            target,
+            {"record_id": record.record_id, "attributes": attrs, "holds": holds},
+        )
+        statuses = _statuses(record, states, plan.newly_shared)
+        return Observation(target, outcome, plan.absorbed, statuses, plan)
+
+    @staticmethod
+    def _classify(
+        tx: Transaction,
+        record: Record,
+        plan: Plan,
+        states: dict[Identifier, ValueState],
+        target: str,
+    ) -> list[list[str]]:
+        """Stores each value's status; returns the active values the target now holds."""
+        holds = []
+        for observed in record.identifiers:
+            ident = observed.identifier
+            known = states.get(ident)
+            if ident in plan.newly_shared:
+                tx.set_status(ident, IdentifierStatus.SHARED)
+                tx.emit(EventType.FLAGGED, target, _flag(ident, IdentifierStatus.SHARED))
+            elif observed.placeholder:
+                if known is None or known.status is not IdentifierStatus.PLACEHOLDER:
+                    tx.set_status(ident, IdentifierStatus.PLACEHOLDER)
+                    tx.emit(EventType.FLAGGED, target, _flag(ident, IdentifierStatus.PLACEHOLDER))
+            elif known is None or known.status is IdentifierStatus.ACTIVE:
+                if known is None:
+                    tx.set_status(ident, IdentifierStatus.ACTIVE)
+                tx.add_holder(ident, target)
+                holds.append([ident.kind.value, ident.value])
+        return holds
+
+    # --- read path --------------------------------------------------------------------
+
+    def resolve_values(self, values: Mapping[str, str]) -> Resolution:
+        return self.resolve(parse_query(values, self.rules))
+
+    def resolve(self, query: Query) -> Resolution:
+        states, profiles = self.index.lookup(o.identifier for o in query.identifiers)
+        return Resolution(decide(query, states, profiles, self.policy), query)
+
+    def customer(self, customer_id: str) -> tuple[CustomerView, str]:
+        """The live customer for an id or alias, and the id asked for."""
+        if not customer_id.strip():
+            raise ValidationError([FieldViolation("customer_id", "required")])
+        live = self.store.canonical_id(customer_id.strip())
+        view = self.store.customer(live) if live else None
+        if view is None:
+            raise NotFoundError(f"no customer {customer_id!r}")
+        return view, customer_id.strip()
+
+
+def _flag(ident: Identifier, status: IdentifierStatus) -> dict[str, Any]:
+    return {"kind": ident.kind.value, "value": ident.value, "status": status.value}
+
+
+def _statuses(
+    record: Record,
+    states: Mapping[Identifier, ValueState],
+    newly_shared: tuple[Identifier, ...] = (),
+) -> dict[Identifier, IdentifierStatus]:
+    out = {}
+    for observed in record.identifiers:
+        ident = observed.identifier
+        if ident in newly_shared:
+            out[ident] = IdentifierStatus.SHARED
+        elif ident in states:
+            out[ident] = states[ident].status
+        else:
+            out[ident] = (
+                IdentifierStatus.PLACEHOLDER if observed.placeholder else IdentifierStatus.ACTIVE
+            )
+    return out
+
+
+def is_match(plan: Plan) -> bool:
+    return plan.decision is Decision.MATCH
+
+
+class _EventSync:
+    """Applies other replicas' change events to the index, tolerating outbox gaps.
+
+    Event ids are handed out before commit, so a later id can be visible before an earlier
+    one. The cursor stops at the first gap and re-reads past it (applying is idempotent) until
+    the gap fills or is old enough to be a rolled-back transaction.
+    """
+
+    GAP_TIMEOUT_S = 10.0
+
+    def __init__(self, store: Store, index: IdentityIndex, after: int, interval_s: float) -> None:
+        self.store = store
+        self.index = index
+        # Transactions in flight when the snapshot was read may commit lower ids: replay a window.
+        self.cursor = max(0, after - 1000)
+        self.interval_s = interval_s
+        self._applied: set[int] = set()
+        self._gap_since: float | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="idres-sync", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def mark(self, ids: Any) -> None:
+        with self._lock:
+            self._applied.update(ids)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            try:
+                self.poll()
+            except UnavailableError as exc:
+                log.warning("event sync paused: %s", exc)
+
+    def poll(self) -> int:
+        events = self.store.events_after(self.cursor)
+        with self._lock:
+            fresh = [e for e in events if e.id not in self._applied]
+            self.index.apply(fresh)
+            self._applied.update(e.id for e in fresh)
+            self._advance([e.id for e in events])
+        return len(fresh)
+
+    def _advance(self, ids: list[int]) -> None:
+        for eid in ids:
+            if eid == self.cursor + 1 or self._gap_expired():
+                self.cursor = eid
+                self._gap_since = None
+            else:
+                self._gap_since = self._gap_since or time.monotonic()
+                break
+        self._applied = {i for i in self._applied if i > self.cursor}
+
+    def _gap_expired(self) -> bool:
+        return self._gap_since is not None and time.monotonic() - self._gap_since > self.GAP_TIMEOUT_S

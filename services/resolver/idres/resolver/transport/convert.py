@@ -1,0 +1,126 @@
+"""Proto messages to domain values and back; no decisions are made here."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from idres.resolver.adapters.store import CustomerView, StoredRecord
+from idres.resolver.domain import linking
+from idres.resolver.domain.identifiers import Identifier, IdentifierStatus
+from idres.resolver.domain.records import CANONICAL_COLUMNS
+from idres.resolver.resolution import Observation, Outcome, Resolution
+from idres.v1 import identity_pb2 as pb
+
+_RESOLVE_FIELDS = tuple(f.name for f in pb.ResolveRequest.DESCRIPTOR.fields)
+_OUTCOMES = {
+    Outcome.CREATED: pb.OBSERVE_OUTCOME_CREATED,
+    Outcome.LINKED: pb.OBSERVE_OUTCOME_LINKED,
+    Outcome.MERGED: pb.OBSERVE_OUTCOME_MERGED,
+    Outcome.ALREADY_OBSERVED: pb.OBSERVE_OUTCOME_ALREADY_OBSERVED,
+}
+
+
+def record_values(record: pb.Record) -> dict[str, str]:
+    """A Record as canonical-schema text, the form files and the API share."""
+    values = {name: getattr(record, name) for name in CANONICAL_COLUMNS if name != "ts"}
+    if record.HasField("ts"):
+        values["ts"] = record.ts.ToDatetime().isoformat() + "Z"
+    return values
+
+
+def query_values(request: pb.ResolveRequest) -> dict[str, str]:
+    return {name: getattr(request, name) for name in _RESOLVE_FIELDS}
+
+
+def identifier(ident: Identifier, status: IdentifierStatus) -> pb.Identifier:
+    return pb.Identifier(
+        kind=pb.IdentifierKind.Value(f"IDENTIFIER_KIND_{ident.kind.name}"),
+        value=ident.value,
+        status=pb.IdentifierStatus.Value(f"IDENTIFIER_STATUS_{status.name}"),
+    )
+
+
+def evidence(items: Iterable[linking.Evidence]) -> list[pb.Evidence]:
+    return [
+        pb.Evidence(
+            identifier=identifier(item.identifier, _status_of(item)),
+            outcome=pb.EvidenceOutcome.Value(f"EVIDENCE_OUTCOME_{item.outcome.name}"),
+            customer_ids=item.customer_ids,
+            detail=item.detail,
+        )
+        for item in items
+    ]
+
+
+def _status_of(item: linking.Evidence) -> IdentifierStatus:
+    if item.outcome is linking.EvidenceOutcome.PLACEHOLDER:
+        return IdentifierStatus.PLACEHOLDER
+    if item.outcome is linking.EvidenceOutcome.SHARED:
+        return IdentifierStatus.SHARED
+    return IdentifierStatus.ACTIVE
+
+
+def observe_response(obs: Observation, model_version: str) -> pb.ObserveResponse:
+    return pb.ObserveResponse(
+        customer_id=obs.customer_id,
+        outcome=_OUTCOMES[obs.outcome],
+        absorbed_customer_ids=obs.absorbed,
+        identifiers=[identifier(i, s) for i, s in sorted(obs.statuses.items())],
+        evidence=evidence(obs.plan.evidence) if obs.plan else [],
+        model_version=model_version,
+    )
+
+
+def resolve_response(res: Resolution, model_version: str) -> pb.ResolveResponse:
+    plan = res.plan
+    matched = [
+        identifier(e.identifier, IdentifierStatus.ACTIVE)
+        for e in plan.evidence
+        if e.outcome is linking.EvidenceOutcome.MATCHED
+    ]
+    return pb.ResolveResponse(
+        decision=pb.Decision.Value(f"DECISION_{plan.decision.name}"),
+        customer_id=plan.target or "",
+        matched_identifiers=matched if plan.target else [],
+        evidence=evidence(plan.evidence),
+        other_customer_ids=plan.others,
+        model_version=model_version,
+    )
+
+
+def timestamp(value: object) -> Timestamp:
+    ts = Timestamp()
+    ts.FromDatetime(value)  # type: ignore[arg-type]
+    return ts
+
+
+def customer_response(view: CustomerView, requested: str) -> pb.GetCustomerResponse:
+    idents = [identifier(i, s) for i, s in sorted(view.statuses.items())]
+    customer = pb.Customer(
+        customer_id=view.customer_id,
+        created_at=timestamp(view.created_at),
+        identifiers=idents,
+        records=[_record(r, view.statuses) for r in view.records],
+        sources=sorted({r.channel for r in view.records if r.channel}),
+        merged_ids=view.merged_ids,
+    )
+    alias = requested if requested != view.customer_id else ""
+    return pb.GetCustomerResponse(customer=customer, requested_id=alias)
+
+
+def _record(rec: StoredRecord, statuses: dict[Identifier, IdentifierStatus]) -> pb.CustomerRecord:
+    a = rec.attributes
+    return pb.CustomerRecord(
+        record_id=rec.record_id,
+        channel=rec.channel,
+        ts=timestamp(rec.ts),
+        given_name=a.given_name,
+        surname=a.surname,
+        dob=a.dob.isoformat() if a.dob else "",
+        postcode=a.postcode,
+        identifiers=[
+            identifier(i, statuses.get(i, IdentifierStatus.ACTIVE)) for i, _ in rec.identifiers
+        ],
+    )

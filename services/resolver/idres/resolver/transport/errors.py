@@ -1,0 +1,43 @@
+"""The one place where idres errors become gRPC statuses."""
+
+from __future__ import annotations
+
+import grpc
+from google.protobuf import any_pb2
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+from grpc_status import rpc_status
+
+from idres.resolver.domain.errors import (
+    ConflictError,
+    IdresError,
+    NotFoundError,
+    UnavailableError,
+    ValidationError,
+)
+
+_CODES: list[tuple[type[IdresError], int]] = [
+    (ValidationError, code_pb2.INVALID_ARGUMENT),
+    (NotFoundError, code_pb2.NOT_FOUND),
+    (ConflictError, code_pb2.ALREADY_EXISTS),
+    (UnavailableError, code_pb2.UNAVAILABLE),
+]
+
+
+def to_status(error: IdresError) -> grpc.Status:
+    """A rich status: field violations travel as `google.rpc.BadRequest` details."""
+    code = next((c for cls, c in _CODES if isinstance(error, cls)), code_pb2.INTERNAL)
+    status = status_pb2.Status(code=code, message=str(error))
+    if isinstance(error, ValidationError):
+        detail = any_pb2.Any()
+        detail.Pack(
+            error_details_pb2.BadRequest(
+                field_violations=[
+                    error_details_pb2.BadRequest.FieldViolation(
+                        field=v.field, description=v.description
+                    )
+                    for v in error.violations
+                ]
+            )
+        )
+        status.details.append(detail)
+    return rpc_status.to_status(status)
