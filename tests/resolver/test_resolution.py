@@ -18,7 +18,7 @@ def rec(record_id: str, **values: str) -> dict[str, str]:
 
 def count(url: str, table: str) -> int:
     with psycopg.connect(url) as conn:
-        row = conn.execute(f"SELECT count(*) FROM {table}").fetchone()  # noqa: S608
+        row = conn.execute(f"SELECT count(*) FROM {table}").fetchone()
         assert row is not None
         return int(row[0])
 
@@ -80,7 +80,13 @@ def test_a_shared_store_phone_does_not_glue_shoppers(resolver: Resolver) -> None
     for i, name in enumerate(names):
         card = cards[i] if i < len(cards) else ""
         resolver.observe_values(
-            rec(f"till-{i}", given_name=name, surname=name + "son", phone=STORE_PHONE, loyalty_card=card)
+            rec(
+                f"till-{i}",
+                given_name=name,
+                surname=name + "son",
+                phone=STORE_PHONE,
+                loyalty_card=card,
+            )
         )
     assert count(resolver.db.url, "customers") == len(names)
     answer = resolver.resolve_values({"phone": STORE_PHONE})

@@ -16,13 +16,17 @@ CARD_1 = Identifier(IdentifierKind.LOYALTY_CARD, "4000000000000002")
 CARD_2 = Identifier(IdentifierKind.LOYALTY_CARD, "4000000000000010")
 
 
-def profile(cid: str, seq: int, given: str = "", dob: date | None = None, *held: Identifier) -> Profile:
+def profile(
+    cid: str, seq: int, given: str = "", dob: date | None = None, *held: Identifier
+) -> Profile:
     p = Profile(cid, seq, identifiers=set(held))
     p.add(Attributes(given_name=given, surname="Smith", dob=dob))
     return p
 
 
-def query(*idents: Identifier, given: str = "", dob: date | None = None, placeholder: bool = False) -> Query:
+def query(
+    *idents: Identifier, given: str = "", dob: date | None = None, placeholder: bool = False
+) -> Query:
     attrs = Attributes(given_name=given, surname="Smith" if given else "", dob=dob)
     return Query(attrs, tuple(Observed(i, placeholder) for i in idents))
 
@@ -38,7 +42,9 @@ def test_nothing_known_means_a_new_customer() -> None:
 
 
 def test_a_held_email_links_to_its_holder() -> None:
-    plan = decide(query(EMAIL_A, given="Ann"), {EMAIL_A: held("c1")}, {"c1": profile("c1", 1, "Ann")})
+    plan = decide(
+        query(EMAIL_A, given="Ann"), {EMAIL_A: held("c1")}, {"c1": profile("c1", 1, "Ann")}
+    )
     assert (plan.decision, plan.target, plan.absorbed) == (Decision.MATCH, "c1", ())
 
 
@@ -88,13 +94,17 @@ def test_a_record_bridging_two_different_people_merges_nobody() -> None:
 
 def test_father_and_son_with_one_name_stay_apart() -> None:
     father = profile("c1", 1, "John", date(1960, 5, 1), PHONE)
-    plan = decide(query(PHONE, given="John", dob=date(1990, 8, 9)), {PHONE: held("c1")}, {"c1": father})
+    plan = decide(
+        query(PHONE, given="John", dob=date(1990, 8, 9)), {PHONE: held("c1")}, {"c1": father}
+    )
     assert plan.target is None
 
 
 def test_a_swapped_day_and_month_is_the_same_birth_date() -> None:
     ann = profile("c1", 1, "Ann", date(1980, 3, 4))
-    plan = decide(query(EMAIL_A, given="Ann", dob=date(1980, 4, 3)), {EMAIL_A: held("c1")}, {"c1": ann})
+    plan = decide(
+        query(EMAIL_A, given="Ann", dob=date(1980, 4, 3)), {EMAIL_A: held("c1")}, {"c1": ann}
+    )
     assert plan.target == "c1"
 
 
@@ -107,7 +117,9 @@ def test_placeholders_and_shared_values_never_link() -> None:
 
 
 def test_a_value_is_flagged_shared_once_too_many_people_hold_it() -> None:
-    holders = {f"c{i}": profile(f"c{i}", i, name) for i, name in enumerate(["Al", "Bea", "Cy", "Di"])}
+    holders = {
+        f"c{i}": profile(f"c{i}", i, name) for i, name in enumerate(["Al", "Bea", "Cy", "Di"])
+    }
     states = {PHONE: held(*holders)}
     plan = decide(query(PHONE, given="Eve"), states, holders)
     assert plan.target is None and plan.newly_shared == (PHONE,)

@@ -10,8 +10,8 @@ import grpc
 
 from idres.cli import render
 from idres.cli.common import load_settings
-from idres.ingest.generator import generate
 from idres.ingest.files import write_table
+from idres.ingest.generator import generate
 from idres.ingest.loader import ingest_file
 from idres.resolver.adapters.database import embedded_server_url, ensure_database
 from idres.resolver.domain.errors import InvalidValue
@@ -53,7 +53,9 @@ def run(args: argparse.Namespace) -> int:
     data = generate(args.persons, args.seed)
     sample = settings.data_dir / "demo" / "sample.csv"
     sample.parent.mkdir(parents=True, exist_ok=True)
-    write_table(sample, CANONICAL_COLUMNS, ([r[c] for c in CANONICAL_COLUMNS] for r in data.records))
+    write_table(
+        sample, CANONICAL_COLUMNS, ([r[c] for c in CANONICAL_COLUMNS] for r in data.records)
+    )
     print(f"1. generated {len(data.records):,} records of {args.persons:,} people: {sample}")
     server = create_server(settings)
     print("2. ingesting through the linking rules")
@@ -66,7 +68,9 @@ def run(args: argparse.Namespace) -> int:
     finally:
         server.stop()
     print("4. who is this?\n")
-    print(render.table(("channel", "lookup", "decision", "customer", "matched", "right person"), rows))
+    print(
+        render.table(("channel", "lookup", "decision", "customer", "matched", "right person"), rows)
+    )
     print("\n5. server stopped")
     return 0
 
@@ -74,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
 def _ask(
     address: str, records: list[dict[str, str]], truth: dict[str, str]
 ) -> list[tuple[str, ...]]:
-    rows = []
+    rows: list[tuple[str, ...]] = []
     with grpc.insecure_channel(address) as channel:
         stub = rpc.IdentityServiceStub(channel)
         for channel_name, lookup, request, person in _lookups(records, truth):
@@ -124,7 +128,9 @@ def _usable(rec: dict[str, str], field: str) -> bool:
         return False
 
 
-def _check(stub: rpc.IdentityServiceStub, customer_id: str, person: str, truth: dict[str, str]) -> str:
+def _check(
+    stub: rpc.IdentityServiceStub, customer_id: str, person: str, truth: dict[str, str]
+) -> str:
     """Ground truth: does the customer hold this person's records, and only theirs?"""
     if not customer_id:
         return "yes (nobody)" if not person else "missed"

@@ -18,7 +18,7 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return "\n".join([fmt.format(*headers), line, *(fmt.format(*map(str, r)) for r in rows)])
 
 
-def decision(value: int) -> str:
+def decision(value: pb.Decision.ValueType) -> str:
     return pb.Decision.Name(value).removeprefix("DECISION_").lower().replace("_", " ")
 
 

@@ -330,4 +330,6 @@ class _EventSync:
         self._applied = {i for i in self._applied if i > self.cursor}
 
     def _gap_expired(self) -> bool:
-        return self._gap_since is not None and time.monotonic() - self._gap_since > self.GAP_TIMEOUT_S
+        return (
+            self._gap_since is not None and time.monotonic() - self._gap_since > self.GAP_TIMEOUT_S
+        )

@@ -31,7 +31,7 @@ def embedded_server_url(data_dir: Path) -> str:
     if pgdata not in _EMBEDDED:
         pgdata.mkdir(parents=True, exist_ok=True)
         log.info("starting embedded PostgreSQL in %s", pgdata)
-        _EMBEDDED[pgdata] = pgserver.get_server(pgdata, cleanup_mode="stop")
+        _EMBEDDED[pgdata] = pgserver.get_server(pgdata, cleanup_mode="stop")  # type: ignore[attr-defined]
     uri: str = _EMBEDDED[pgdata].get_uri()
     return uri
 
@@ -47,7 +47,9 @@ def ensure_database(admin_url: str, name: str, *, recreate: bool = False) -> str
     """Creates database `name` on the server at `admin_url` if missing; returns its DSN."""
     with psycopg.connect(admin_url, autocommit=True) as conn:
         if recreate:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
         if not exists:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
@@ -56,9 +58,7 @@ def ensure_database(admin_url: str, name: str, *, recreate: bool = False) -> str
 
 def with_database(url: str, name: str) -> str:
     """The same server, another database (works for URLs with or without a query string)."""
-    info = psycopg.conninfo.conninfo_to_dict(url)
-    info["dbname"] = name
-    return psycopg.conninfo.make_conninfo(**{k: v for k, v in info.items() if v is not None})
+    return psycopg.conninfo.make_conninfo(url, dbname=name)
 
 
 def resolve_url(database_url: str, data_dir: Path) -> str:

@@ -346,4 +346,3 @@ def _read_snapshot(conn: psycopg.Connection[Any]) -> Snapshot:
         statuses=list(conn.execute("SELECT kind, value, status FROM identifier_values")),
         holders=list(conn.execute("SELECT kind, value, customer_id FROM identifier_holders")),
     )
-

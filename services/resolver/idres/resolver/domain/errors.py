@@ -18,7 +18,7 @@ class IdresError(Exception):
     """Base of every error idres raises on purpose."""
 
 
-class InvalidValue(ValueError):
+class InvalidValue(ValueError):  # noqa: N818 (named for what it is: an invalid value)
     """A single value cannot be normalized; the caller knows which field it came from."""
 
 

@@ -117,9 +117,11 @@ def decide(
     ranked = sorted(scan.accepted, key=lambda c: _rank(c, scan.accepted[c], profiles, policy))
     merged = _mergeable(ranked, profiles)
     others = tuple(c for c in ranked if c not in merged)
-    if others and _rank(others[0], scan.accepted[others[0]], profiles, policy)[:2] == _rank(
-        ranked[0], scan.accepted[ranked[0]], profiles, policy
-    )[:2]:
+    if (
+        others
+        and _rank(others[0], scan.accepted[others[0]], profiles, policy)[:2]
+        == _rank(ranked[0], scan.accepted[ranked[0]], profiles, policy)[:2]
+    ):
         # Two people fit equally well: guessing would attach the record to the wrong one.
         newly = _newly_shared(query, states, None, (), policy)
         return Plan(Decision.POSSIBLE_MATCH, None, (), tuple(scan.evidence), newly, tuple(ranked))

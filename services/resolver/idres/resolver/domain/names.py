@@ -114,4 +114,3 @@ def surnames_agree(a: str, b: str) -> bool:
 def dobs_agree(a: date, b: date) -> bool:
     """Equal, or day and month swapped (a common keying error)."""
     return a == b or (a.year == b.year and a.month == b.day and a.day == b.month)
-

@@ -106,16 +106,16 @@ def parse_record(
         problems.append(FieldViolation(prefix + "record_id", "required"))
     elif not _RECORD_ID.match(record_id):
         problems.append(
-            FieldViolation(
-                prefix + "record_id", "1-128 letters, digits or ._:@/#+=- characters"
-            )
+            FieldViolation(prefix + "record_id", "1-128 letters, digits or ._:@/#+=- characters")
         )
     ts = _field(problems, prefix + "ts", lambda: parse_ts(values.get("ts"), now))
     query = _parse_query(values, rules, prefix, problems)
     if problems or query is None or ts is None:
         raise ValidationError(problems)
     channel = _clean(values.get("channel")).lower()
-    return Record(record_id, channel, ts, query, _fingerprint(channel, ts, query))
+    # A retry without a timestamp is the same observation, though "now" has moved on.
+    stamp = ts.isoformat() if _text(values.get("ts")) else ""
+    return Record(record_id, channel, ts, query, _fingerprint(channel, stamp, query))
 
 
 def parse_query(
@@ -205,8 +205,8 @@ def _clean(raw: str | None) -> str:
     return _SPACES.sub(" ", _text(raw))[:MAX_TEXT]
 
 
-def _fingerprint(channel: str, ts: datetime, query: Query) -> str:
+def _fingerprint(channel: str, stamp: str, query: Query) -> str:
     a = query.attributes
-    parts = [channel, ts.isoformat(), a.given_name, a.surname, str(a.dob), a.postcode]
+    parts = [channel, stamp, a.given_name, a.surname, str(a.dob), a.postcode]
     parts += [o.identifier.key for o in query.identifiers]
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:32]
