@@ -59,8 +59,11 @@ class Transaction:
 
     def lock_keys(self, keys: Iterable[str]) -> None:
         """Advisory locks in one sorted order, so two writers never wait on each other crosswise."""
-        for key in sorted(set(keys)):
-            self.conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (key,))
+        self.conn.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended(k, 0))"
+            " FROM (SELECT k FROM unnest(%s::text[]) AS k ORDER BY k) AS sorted",
+            (sorted(set(keys)),),
+        )
 
     def find_record(self, record_id: str) -> tuple[str, str] | None:
         """(live customer id, fingerprint) of a stored record."""
