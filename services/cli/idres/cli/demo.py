@@ -101,8 +101,13 @@ def _lookups(
     records: list[dict[str, str]], truth: dict[str, str]
 ) -> Iterator[tuple[str, str, pb.ResolveRequest, str]]:
     used: set[str] = set()
+    # People seen by the most channels first: their lookups show linking across channels.
+    reach: dict[str, set[str]] = {}
+    for rec in records:
+        reach.setdefault(truth.get(rec["record_id"], ""), set()).add(rec["channel"])
+    ordered = sorted(records, key=lambda r: -len(reach[truth.get(r["record_id"], "")]))
     for channel_name, field in ASKS:
-        for rec in records:
+        for rec in ordered:
             person = truth.get(rec["record_id"], "")
             if rec["channel"] != channel_name or person in used or not _usable(rec, field):
                 continue
@@ -113,8 +118,8 @@ def _lookups(
             yield channel_name, f"{field} {rec[field]!r}", request, person
             break
     yield "web", "email 'test@test.com'", pb.ResolveRequest(email="test@test.com"), ""
-    unknown = pb.ResolveRequest(email="nobody.here@example.net")
-    yield "web", "email 'nobody.here@example.net'", unknown, ""
+    unknown = pb.ResolveRequest(email="first.visit@outlook.com")
+    yield "web", "email 'first.visit@outlook.com'", unknown, ""
 
 
 def _usable(rec: dict[str, str], field: str) -> bool:

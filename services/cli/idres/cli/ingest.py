@@ -31,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.file.exists():
         return fail(f"no such file: {args.file}")
     try:
-        resolver = Resolver.from_settings(settings)
+        resolver = Resolver.from_settings(settings, durable=False)
     except UnavailableError as exc:
         return fail(str(exc))
     try:

@@ -90,8 +90,11 @@ class Resolver:
         self._sync = _EventSync(self.store, self.index, snap.last_event_id, sync_interval_s)
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> Resolver:
-        db = open_database(settings.database_url, settings.data_dir, pool_size=settings.pool_size)
+    def from_settings(cls, settings: Settings, *, durable: bool = True) -> Resolver:
+        """`durable=False` is for bulk loads: see `Database`."""
+        db = open_database(
+            settings.database_url, settings.data_dir, pool_size=settings.pool_size, durable=durable
+        )
         rules = NormalizationRules(
             default_region=settings.default_region, extra_placeholders=settings.placeholders
         )
@@ -174,9 +177,9 @@ class Resolver:
         a = record.attributes
         attrs = [a.given_name, a.surname, a.dob.isoformat() if a.dob else None]
         if plan.target is None:
-            target, seq = tx.create_customer()
+            target = tx.create_customer()
             outcome = Outcome.CREATED
-            tx.emit(EventType.CREATED, target, {"seq": seq})
+            tx.emit(EventType.CREATED, target, {})
         else:
             target = plan.target
             outcome = Outcome.MERGED if plan.absorbed else Outcome.LINKED
@@ -191,6 +194,7 @@ class Resolver:
             target,
             {"record_id": record.record_id, "attributes": attrs, "holds": holds},
         )
+        tx.flush()
         statuses = _statuses(record, states, plan.newly_shared)
         return Observation(target, outcome, plan.absorbed, statuses, plan)
 

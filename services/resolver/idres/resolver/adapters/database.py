@@ -108,24 +108,41 @@ def migrate(url: str) -> list[str]:
 class Database:
     """A pool of connections to the system of record, migrated on open."""
 
-    def __init__(self, url: str, *, pool_size: int = 8) -> None:
+    def __init__(self, url: str, *, pool_size: int = 8, durable: bool = True) -> None:
         self.url = url
+        self.durable = durable
         try:
             for name in migrate(url):
                 log.info("applied migration %s", name)
             self.pool = ConnectionPool(
-                url, min_size=1, max_size=pool_size, open=True, timeout=10.0, name="idres"
+                url,
+                min_size=1,
+                max_size=pool_size,
+                open=True,
+                timeout=10.0,
+                name="idres",
+                configure=self._configure,
             )
         except psycopg.OperationalError as exc:
             raise UnavailableError(f"database unavailable: {exc}") from exc
+
+    def _configure(self, conn: psycopg.Connection[Any]) -> None:
+        # A bulk load may skip waiting for each commit to reach disk: a crash loses at most
+        # the last moments of the load, and re-running it is safe because observing a record
+        # again changes nothing. The online server always waits.
+        if not self.durable:
+            conn.execute("SET synchronous_commit = off")
+            conn.commit()
 
     def close(self) -> None:
         self.pool.close()
 
 
-def open_database(database_url: str, data_dir: Path, *, pool_size: int = 8) -> Database:
+def open_database(
+    database_url: str, data_dir: Path, *, pool_size: int = 8, durable: bool = True
+) -> Database:
     try:
         url = resolve_url(database_url, data_dir)
     except psycopg.OperationalError as exc:
         raise UnavailableError(f"database unavailable: {exc}") from exc
-    return Database(url, pool_size=pool_size)
+    return Database(url, pool_size=pool_size, durable=durable)

@@ -53,8 +53,13 @@ def _ident(kind: str, value: str) -> Identifier:
 
 
 class Transaction:
+    """Reads run one by one; writes are queued and sent in one pipeline by `flush`, since a
+    round trip to PostgreSQL costs more than the statements themselves."""
+
     def __init__(self, conn: psycopg.Connection[Any]) -> None:
         self.conn = conn
+        self._writes: list[tuple[str, Sequence[Any]]] = []
+        self._emitted: list[tuple[EventType, str, dict[str, Any]]] = []
         self.events: list[ChangeEvent] = []
 
     def lock_keys(self, keys: Iterable[str]) -> None:
@@ -66,36 +71,30 @@ class Transaction:
         )
 
     def find_record(self, record_id: str) -> tuple[str, str] | None:
-        """(live customer id, fingerprint) of a stored record."""
+        """(customer id, fingerprint) of a stored record."""
         row = self.conn.execute(
             "SELECT customer_id, fingerprint FROM records WHERE record_id = %s", (record_id,)
         ).fetchone()
         return (row[0], row[1]) if row else None
 
     def value_states(self, idents: Sequence[Identifier]) -> dict[Identifier, ValueState]:
+        """Status and holders of each known value, in one query."""
         if not idents:
             return {}
-        kinds = [i.kind.value for i in idents]
-        values = [i.value for i in idents]
-        statuses = {
-            _ident(k, v): IdentifierStatus(s)
-            for k, v, s in self.conn.execute(
-                "SELECT v.kind, v.value, v.status FROM identifier_values v"
-                " JOIN unnest(%s::text[], %s::text[]) AS q(kind, value) USING (kind, value)",
-                (kinds, values),
-            )
-        }
-        holders: dict[Identifier, set[str]] = {}
-        for k, v, c in self.conn.execute(
-            "SELECT h.kind, h.value, h.customer_id FROM identifier_holders h"
-            " JOIN unnest(%s::text[], %s::text[]) AS q(kind, value) USING (kind, value)",
-            (kinds, values),
-        ):
-            holders.setdefault(_ident(k, v), set()).add(c)
+        rows = self.conn.execute(
+            "SELECT q.kind, q.value, v.status,"
+            " (SELECT array_agg(h.customer_id) FROM identifier_holders h"
+            "  WHERE h.kind = q.kind AND h.value = q.value)"
+            " FROM unnest(%s::text[], %s::text[]) AS q(kind, value)"
+            " LEFT JOIN identifier_values v USING (kind, value)",
+            ([i.kind.value for i in idents], [i.value for i in idents]),
+        )
         return {
-            i: ValueState(statuses.get(i, IdentifierStatus.ACTIVE), frozenset(holders.get(i, ())))
-            for i in idents
-            if i in statuses or i in holders
+            _ident(kind, value): ValueState(
+                IdentifierStatus(status or "active"), frozenset(holders or ())
+            )
+            for kind, value, status, holders in rows
+            if status is not None or holders
         }
 
     def lock_customers(self, ids: Iterable[str]) -> dict[str, str | None]:
@@ -113,56 +112,53 @@ class Transaction:
         wanted = sorted(set(ids))
         if not wanted:
             return {}
-        found = {
-            cid: Profile(cid, seq)
-            for cid, seq in self.conn.execute(
-                "SELECT id, seq FROM customers WHERE id = ANY(%s)", (wanted,)
+        with self.conn.pipeline(), self.conn.cursor() as c1, self.conn.cursor() as c2:
+            heads = self.conn.execute("SELECT id, seq FROM customers WHERE id = ANY(%s)", (wanted,))
+            c1.execute(
+                "SELECT DISTINCT customer_id, given_name, surname, dob FROM records"
+                " WHERE customer_id = ANY(%s)",
+                (wanted,),
             )
-        }
-        for cid, given, surname, dob in self.conn.execute(
-            "SELECT DISTINCT customer_id, given_name, surname, dob FROM records"
-            " WHERE customer_id = ANY(%s)",
-            (wanted,),
-        ):
-            found[cid].add(Attributes(given, surname, dob))
-        for cid, kind, value in self.conn.execute(
-            "SELECT customer_id, kind, value FROM identifier_holders WHERE customer_id = ANY(%s)",
-            (wanted,),
-        ):
-            found[cid].identifiers.add(_ident(kind, value))
+            c2.execute(
+                "SELECT customer_id, kind, value FROM identifier_holders"
+                " WHERE customer_id = ANY(%s)",
+                (wanted,),
+            )
+            found = {cid: Profile(cid, seq) for cid, seq in heads.fetchall()}
+            for cid, given, surname, dob in c1.fetchall():
+                found[cid].add(Attributes(given, surname, dob))
+            for cid, kind, value in c2.fetchall():
+                found[cid].identifiers.add(_ident(kind, value))
         return found
 
-    def create_customer(self) -> tuple[str, int]:
+    def create_customer(self) -> str:
         customer_id = new_customer_id()
-        row = self.conn.execute(
-            "INSERT INTO customers (id) VALUES (%s) RETURNING seq", (customer_id,)
-        ).fetchone()
-        assert row is not None
-        return customer_id, int(row[0])
+        self._write("INSERT INTO customers (id) VALUES (%s)", (customer_id,))
+        return customer_id
 
     def merge(self, absorbed: str, survivor: str) -> None:
         """Moves everything of `absorbed` to `survivor`; the absorbed id becomes an alias."""
-        self.conn.execute(
+        self._write(
             "INSERT INTO identifier_holders (kind, value, customer_id)"
             " SELECT kind, value, %s FROM identifier_holders WHERE customer_id = %s"
             " ON CONFLICT DO NOTHING",
             (survivor, absorbed),
         )
-        self.conn.execute("DELETE FROM identifier_holders WHERE customer_id = %s", (absorbed,))
-        self.conn.execute(
+        self._write("DELETE FROM identifier_holders WHERE customer_id = %s", (absorbed,))
+        self._write(
             "UPDATE records SET customer_id = %s WHERE customer_id = %s", (survivor, absorbed)
         )
         # Earlier aliases of the absorbed id now point straight at the survivor: one hop, always.
-        self.conn.execute(
+        self._write(
             "UPDATE customers SET merged_into = %s, updated_at = now()"
             " WHERE id = %s OR merged_into = %s",
             (survivor, absorbed, absorbed),
         )
-        self.conn.execute("UPDATE customers SET updated_at = now() WHERE id = %s", (survivor,))
+        self._write("UPDATE customers SET updated_at = now() WHERE id = %s", (survivor,))
 
     def insert_record(self, record: Record, customer_id: str) -> None:
         a = record.attributes
-        self.conn.execute(
+        self._write(
             "INSERT INTO records (record_id, customer_id, channel, ts, given_name, surname, dob,"
             " postcode, fingerprint) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
             (
@@ -177,47 +173,64 @@ class Transaction:
                 record.fingerprint,
             ),
         )
-        rows = [
-            (record.record_id, o.identifier.kind.value, o.identifier.value, o.placeholder)
-            for o in record.identifiers
-        ]
-        if rows:
-            with self.conn.cursor() as cur:
-                cur.executemany(
-                    "INSERT INTO record_identifiers (record_id, kind, value, placeholder)"
-                    " VALUES (%s, %s, %s, %s)",
-                    rows,
-                )
+        for o in record.identifiers:
+            self._write(
+                "INSERT INTO record_identifiers (record_id, kind, value, placeholder)"
+                " VALUES (%s, %s, %s, %s)",
+                (record.record_id, o.identifier.kind.value, o.identifier.value, o.placeholder),
+            )
 
     def set_status(self, ident: Identifier, status: IdentifierStatus) -> None:
         """Placeholder and shared values stop linking: they lose their holders."""
-        self.conn.execute(
+        self._write(
             "INSERT INTO identifier_values (kind, value, status) VALUES (%s, %s, %s)"
             " ON CONFLICT (kind, value) DO UPDATE SET status = EXCLUDED.status, updated_at = now()",
             (ident.kind.value, ident.value, status.value),
         )
         if status is not IdentifierStatus.ACTIVE:
-            self.conn.execute(
+            self._write(
                 "DELETE FROM identifier_holders WHERE kind = %s AND value = %s",
                 (ident.kind.value, ident.value),
             )
 
-    def add_holder(self, ident: Identifier, customer_id: str) -> bool:
-        cur = self.conn.execute(
+    def add_holder(self, ident: Identifier, customer_id: str) -> None:
+        self._write(
             "INSERT INTO identifier_holders (kind, value, customer_id) VALUES (%s, %s, %s)"
             " ON CONFLICT DO NOTHING",
             (ident.kind.value, ident.value, customer_id),
         )
-        return cur.rowcount == 1
 
     def emit(self, type_: EventType, customer_id: str, payload: dict[str, Any]) -> None:
-        row = self.conn.execute(
-            "INSERT INTO change_events (type, customer_id, payload) VALUES (%s, %s, %s)"
-            " RETURNING id",
-            (type_.value, customer_id, Jsonb(payload)),
-        ).fetchone()
-        assert row is not None
-        self.events.append(ChangeEvent(int(row[0]), type_, customer_id, payload))
+        """Queues an outbox event; a `created` event gets the customer's `seq` from the row."""
+        self._emitted.append((type_, customer_id, payload))
+
+    def _write(self, query: str, params: Sequence[Any]) -> None:
+        self._writes.append((query, params))
+
+    def flush(self) -> list[ChangeEvent]:
+        """Sends every queued write and event in one pipeline; returns the events written."""
+        with self.conn.pipeline():
+            for query, params in self._writes:
+                self.conn.execute(query.encode(), params)
+            cursors = [
+                self.conn.execute(
+                    "INSERT INTO change_events (type, customer_id, payload)"
+                    " SELECT %s, %s, %s::jsonb || CASE WHEN %s = 'created' THEN"
+                    " (SELECT jsonb_build_object('seq', seq) FROM customers WHERE id = %s)"
+                    " ELSE '{}'::jsonb END RETURNING id, payload",
+                    (t.value, cid, Jsonb(payload), t.value, cid),
+                )
+                for t, cid, payload in self._emitted
+            ]
+            rows = [cur.fetchone() for cur in cursors]
+        self.events = [
+            ChangeEvent(int(row[0]), t, cid, row[1])
+            for row, (t, cid, _) in zip(rows, self._emitted, strict=True)
+            if row is not None
+        ]
+        self._writes.clear()
+        self._emitted.clear()
+        return self.events
 
 
 class Store:

@@ -1,0 +1,122 @@
+"""The `idres` command as a person at a terminal uses it, against a real database and server."""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+from idres.resolver.transport.server import IdresServer
+
+
+def idres(*args: str, database_url: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "IDRES_DATABASE_URL": database_url}
+    return subprocess.run(
+        [sys.executable, "-m", "idres.cli", *args],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def write_csv(path: Path, rows: list[dict[str, str]]) -> None:
+    with path.open("w", newline="") as f:
+        writer = csv.DictWriter(
+            f, fieldnames=["record_id", "email", "phone", "given_name", "shoe_size"]
+        )
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def test_ingest_reports_bad_rows_and_loads_the_rest(tmp_path: Path, database_url: str) -> None:
+    data = tmp_path / "records.csv"
+    write_csv(
+        data,
+        [
+            {"record_id": "r1", "email": "amy@post.co.uk", "given_name": "Amy", "shoe_size": "5"},
+            {"record_id": "r2", "email": "not-an-email", "given_name": "Amy"},
+            {"record_id": "r3", "email": "AMY@post.co.uk", "phone": "07911 123456"},
+            {"record_id": "r4", "phone": "+44 7911 123456", "given_name": "Ben9"},
+            {"record_id": "r5", "phone": "07911 123458", "given_name": "Cal"},
+        ],
+    )
+    done = idres("ingest", str(data), "--quiet", database_url=database_url, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "records read:        5" in done.stdout
+    assert "rejected rows:       2" in done.stdout
+    assert "customers created:   2" in done.stdout
+    assert "row 2: email: not an email address" in done.stdout
+    assert "row 4: given_name: a name has no digits" in done.stdout
+    assert "shoe_size" in done.stderr  # extra columns are named in a warning
+
+    out = tmp_path / "clusters.csv"
+    exported = idres("export", "--out", str(out), database_url=database_url, cwd=tmp_path)
+    assert exported.returncode == 0, exported.stderr
+    with out.open() as f:
+        rows = {r["record_id"]: r["customer_id"] for r in csv.DictReader(f)}
+    assert set(rows) == {"r1", "r3", "r5"}
+    assert rows["r1"] == rows["r3"] != rows["r5"]
+
+    parquet = tmp_path / "clusters.parquet"
+    assert (
+        idres("export", "--out", str(parquet), database_url=database_url, cwd=tmp_path).returncode
+        == 0
+    )
+    assert pq.read_table(parquet).num_rows == 3
+
+
+def test_ingest_of_a_missing_file_is_a_clear_error(tmp_path: Path, database_url: str) -> None:
+    done = idres("ingest", str(tmp_path / "nope.csv"), database_url=database_url, cwd=tmp_path)
+    assert done.returncode == 1 and "no such file" in done.stderr
+
+
+def test_generate_then_ingest(tmp_path: Path, database_url: str) -> None:
+    out = tmp_path / "people.jsonl"
+    made = idres(
+        "generate",
+        "--persons",
+        "60",
+        "--seed",
+        "3",
+        "--out",
+        str(out),
+        database_url=database_url,
+        cwd=tmp_path,
+    )
+    assert made.returncode == 0, made.stderr
+    assert (tmp_path / "people.truth.csv").exists()
+    loaded = idres("ingest", str(out), "--quiet", database_url=database_url, cwd=tmp_path)
+    assert loaded.returncode == 0, loaded.stderr
+    created = next(line for line in loaded.stdout.splitlines() if "customers created" in line)
+    assert 60 <= int(created.split()[-1].replace(",", "")) < 200
+
+
+def test_resolve_prints_the_answer(server: IdresServer, database_url: str, tmp_path: Path) -> None:
+    obs = server.resolver.observe_values({"record_id": "w1", "email": "dee@post.co.uk"})
+    done = idres(
+        "resolve",
+        "--email",
+        " DEE@post.co.uk ",
+        "--target",
+        server.address,
+        database_url=database_url,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    assert obs.customer_id in done.stdout and "match" in done.stdout
+    bad = idres(
+        "resolve",
+        "--phone",
+        "12",
+        "--target",
+        server.address,
+        database_url=database_url,
+        cwd=tmp_path,
+    )
+    assert bad.returncode == 2 and "INVALID_ARGUMENT" in bad.stdout and "phone:" in bad.stdout
