@@ -48,7 +48,7 @@ typecheck: install
 check: lint typecheck test
 
 bench: install
-	$(PY) loadtests/bench.py
+	$(PY) -m loadtests.bench
 
 clean:
 	rm -rf $(VENV) proto/gen .idres .pytest_cache .mypy_cache .ruff_cache

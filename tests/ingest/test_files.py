@@ -11,7 +11,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from idres.ingest.files import CANONICAL_COLUMNS, RawRow, open_table, write_table
+from idres.ingest.files import RawRow, open_table, write_table
+from idres.resolver.domain.records import CANONICAL_COLUMNS
 
 FORMATS = (
     "people.csv",

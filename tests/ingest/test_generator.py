@@ -12,7 +12,7 @@ import phonenumbers
 import pytest
 
 from idres.cli import generate as generate_verb
-from idres.ingest.files import CANONICAL_COLUMNS, open_table
+from idres.ingest.files import open_table
 from idres.ingest.generator import (
     CHANNEL_FIELDS,
     CHANNELS,
@@ -24,6 +24,7 @@ from idres.ingest.generator import (
     luhn_valid,
     write_generated,
 )
+from idres.resolver.domain.records import CANONICAL_COLUMNS
 
 ALWAYS = {"record_id", "channel", "ts"}
 EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")

@@ -24,7 +24,8 @@ from typing import TypeVar
 
 import phonenumbers
 
-from idres.ingest.files import CANONICAL_COLUMNS, split_suffix, write_table
+from idres.ingest.files import split_suffix, write_table
+from idres.resolver.domain.records import CANONICAL_COLUMNS
 
 CHANNELS: tuple[str, ...] = ("web", "mobile_app", "call_centre", "store", "social_care", "email")
 # The identifying fields each channel can capture, besides record_id, channel and ts.

@@ -1,0 +1,1 @@
+"""Bounded gRPC load generation, the echo floor, and `make bench`."""

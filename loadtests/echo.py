@@ -1,0 +1,201 @@
+"""The floor: a bare IdentityService that answers every call with a canned response.
+
+It is configured exactly like the real server (sync `grpc.server`, a thread pool of the same
+size, the same channel options and health service), so the gap between its throughput and the
+real server's is the cost of resolving, not of gRPC in Python.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Sequence
+from concurrent import futures
+from types import FrameType
+from typing import Any
+
+import grpc
+from google.protobuf.timestamp_pb2 import Timestamp
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from idres.v1 import identity_pb2, identity_pb2_grpc
+
+HOST = "127.0.0.1"
+DEFAULT_WORKERS = 16
+DEFAULT_OPTIONS: tuple[tuple[str, int], ...] = (
+    ("grpc.max_connection_age_ms", 300_000),
+    ("grpc.max_connection_age_grace_ms", 30_000),
+    ("grpc.so_reuseport", 1),
+)
+SERVICE_NAME = identity_pb2.DESCRIPTOR.services_by_name["IdentityService"].full_name
+CUSTOMER_ID = "cus_01J9Z8Q4T6V2X3Y5A7B9C1D3E5"
+MODEL_VERSION = "fs-2024-10-01.3"
+
+EMAIL = identity_pb2.Identifier(
+    kind=identity_pb2.IDENTIFIER_KIND_EMAIL,
+    value="jane.doe@example.com",
+    status=identity_pb2.IDENTIFIER_STATUS_ACTIVE,
+)
+PHONE = identity_pb2.Identifier(
+    kind=identity_pb2.IDENTIFIER_KIND_PHONE,
+    value="+447700900123",
+    status=identity_pb2.IDENTIFIER_STATUS_ACTIVE,
+)
+
+
+def _evidence(identifier: identity_pb2.Identifier) -> identity_pb2.Evidence:
+    return identity_pb2.Evidence(
+        identifier=identifier,
+        outcome=identity_pb2.EVIDENCE_OUTCOME_MATCHED,
+        customer_ids=[CUSTOMER_ID],
+        detail="exact match on a normalized strong identifier held by one customer",
+    )
+
+
+def resolve_response() -> identity_pb2.ResolveResponse:
+    """A MATCH sized like a typical real answer: two identifiers, two evidence entries."""
+    return identity_pb2.ResolveResponse(
+        decision=identity_pb2.DECISION_MATCH,
+        customer_id=CUSTOMER_ID,
+        matched_identifiers=[EMAIL, PHONE],
+        evidence=[_evidence(EMAIL), _evidence(PHONE)],
+        model_version=MODEL_VERSION,
+    )
+
+
+def observe_response() -> identity_pb2.ObserveResponse:
+    return identity_pb2.ObserveResponse(
+        customer_id=CUSTOMER_ID,
+        outcome=identity_pb2.OBSERVE_OUTCOME_LINKED,
+        identifiers=[EMAIL, PHONE],
+        evidence=[_evidence(EMAIL), _evidence(PHONE)],
+        model_version=MODEL_VERSION,
+    )
+
+
+def get_customer_response() -> identity_pb2.GetCustomerResponse:
+    ts = Timestamp(seconds=1_727_740_800)
+    record = identity_pb2.CustomerRecord(
+        record_id="web:000123",
+        channel="web",
+        ts=ts,
+        given_name="Jane",
+        surname="Doe",
+        dob="1984-03-02",
+        postcode="SW1A 1AA",
+        identifiers=[EMAIL, PHONE],
+    )
+    customer = identity_pb2.Customer(
+        customer_id=CUSTOMER_ID,
+        created_at=ts,
+        identifiers=[EMAIL, PHONE],
+        records=[record, record],
+        sources=["web", "store"],
+    )
+    return identity_pb2.GetCustomerResponse(customer=customer)
+
+
+class EchoServicer(identity_pb2_grpc.IdentityServiceServicer):
+    """Returns prebuilt messages; serializing them is the only per-call work."""
+
+    def __init__(self) -> None:
+        self._resolve = resolve_response()
+        self._observe = observe_response()
+        self._get_customer = get_customer_response()
+
+    def Resolve(  # noqa: N802 - name fixed by the generated servicer
+        self, request: identity_pb2.ResolveRequest, context: Any
+    ) -> identity_pb2.ResolveResponse:
+        return self._resolve
+
+    def Observe(  # noqa: N802
+        self, request: identity_pb2.ObserveRequest, context: Any
+    ) -> identity_pb2.ObserveResponse:
+        return self._observe
+
+    def GetCustomer(  # noqa: N802
+        self, request: identity_pb2.GetCustomerRequest, context: Any
+    ) -> identity_pb2.GetCustomerResponse:
+        return self._get_customer
+
+
+def create_server(
+    port: int = 0,
+    max_workers: int = DEFAULT_WORKERS,
+    options: Sequence[tuple[str, Any]] = DEFAULT_OPTIONS,
+) -> tuple[grpc.Server, int]:
+    """Build and start an echo server on loopback; returns it with the port actually bound."""
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=max_workers), options=list(options))
+    identity_pb2_grpc.add_IdentityServiceServicer_to_server(EchoServicer(), server)
+    health_servicer = health.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection((SERVICE_NAME, health.SERVICE_NAME), server)
+    bound = server.add_insecure_port(f"{HOST}:{port}")
+    if bound == 0:
+        raise OSError(f"cannot bind {HOST}:{port}")
+    server.start()
+    for name in ("", SERVICE_NAME):
+        health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    return server, bound
+
+
+def _start_siblings(count: int, port: int, workers: int) -> list[subprocess.Popen[str]]:
+    """Start `count` more echo processes on the same port; the kernel spreads connections."""
+    siblings = []
+    for _ in range(count):
+        cmd = [sys.executable, __file__, "--port", str(port), "--workers", str(workers)]
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+        siblings.append(proc)
+    for proc in siblings:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        if not line.startswith("listening on"):
+            for other in siblings:
+                other.terminate()
+            raise RuntimeError(f"echo sibling failed to start: {line!r}")
+    return siblings
+
+
+def _stop_on_signal() -> threading.Event:
+    """Installed before serving so a SIGTERM sent right after startup still stops cleanly."""
+    stop = threading.Event()
+
+    def handle(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handle)
+    signal.signal(signal.SIGINT, handle)
+    return stop
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1; 0 picks one")
+    parser.add_argument("--workers", type=int, default=DEFAULT_WORKERS, help="thread pool size")
+    parser.add_argument(
+        "--processes", type=int, default=1, help="server processes sharing the port"
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    stop = _stop_on_signal()
+    server, port = create_server(args.port, args.workers)
+    siblings = _start_siblings(max(args.processes - 1, 0), port, args.workers)
+    print(f"listening on {HOST}:{port}", flush=True)
+    stop.wait()
+    for proc in siblings:
+        proc.terminate()
+    server.stop(grace=5).wait()
+    for proc in siblings:
+        proc.wait(timeout=10)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
