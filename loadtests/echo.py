@@ -1,8 +1,8 @@
 """The floor: a bare IdentityService that answers every call with a canned response.
 
-It is configured exactly like the real server (sync `grpc.server`, a thread pool of the same
-size, the same channel options and health service), so the gap between its throughput and the
-real server's is the cost of resolving, not of gRPC in Python.
+It is hosted exactly like the real server (the same `GrpcHost`: asyncio gRPC on its own
+event-loop thread, the same channel options, health and reflection), so the gap between its
+throughput and the real server's is the cost of resolving, not of gRPC in Python.
 """
 
 from __future__ import annotations
@@ -13,25 +13,17 @@ import subprocess
 import sys
 import threading
 from collections.abc import Sequence
-from concurrent import futures
 from types import FrameType
 from typing import Any
 
-import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
 
+from idres.resolver.settings import Settings
+from idres.resolver.transport.server import SERVICE_NAME, GrpcHost, server_options
 from idres.v1 import identity_pb2, identity_pb2_grpc
 
 HOST = "127.0.0.1"
 DEFAULT_WORKERS = 16
-DEFAULT_OPTIONS: tuple[tuple[str, int], ...] = (
-    ("grpc.max_connection_age_ms", 300_000),
-    ("grpc.max_connection_age_grace_ms", 30_000),
-    ("grpc.so_reuseport", 1),
-)
-SERVICE_NAME = identity_pb2.DESCRIPTOR.services_by_name["IdentityService"].full_name
 CUSTOMER_ID = "cus_01J9Z8Q4T6V2X3Y5A7B9C1D3E5"
 MODEL_VERSION = "fs-2024-10-01.3"
 
@@ -107,40 +99,39 @@ class EchoServicer(identity_pb2_grpc.IdentityServiceServicer):
         self._observe = observe_response()
         self._get_customer = get_customer_response()
 
-    def Resolve(  # noqa: N802 - name fixed by the generated servicer
+    async def Resolve(  # noqa: N802 - name fixed by the generated servicer
         self, request: identity_pb2.ResolveRequest, context: Any
     ) -> identity_pb2.ResolveResponse:
         return self._resolve
 
-    def Observe(  # noqa: N802
+    async def Observe(  # noqa: N802
         self, request: identity_pb2.ObserveRequest, context: Any
     ) -> identity_pb2.ObserveResponse:
         return self._observe
 
-    def GetCustomer(  # noqa: N802
+    async def GetCustomer(  # noqa: N802
         self, request: identity_pb2.GetCustomerRequest, context: Any
     ) -> identity_pb2.GetCustomerResponse:
         return self._get_customer
 
 
-def create_server(
-    port: int = 0,
-    max_workers: int = DEFAULT_WORKERS,
-    options: Sequence[tuple[str, Any]] = DEFAULT_OPTIONS,
-) -> tuple[grpc.Server, int]:
-    """Build and start an echo server on loopback; returns it with the port actually bound."""
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=max_workers), options=list(options))
-    identity_pb2_grpc.add_IdentityServiceServicer_to_server(EchoServicer(), server)
-    health_servicer = health.HealthServicer()
-    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    reflection.enable_server_reflection((SERVICE_NAME, health.SERVICE_NAME), server)
-    bound = server.add_insecure_port(f"{HOST}:{port}")
-    if bound == 0:
-        raise OSError(f"cannot bind {HOST}:{port}")
-    server.start()
-    for name in ("", SERVICE_NAME):
-        health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    return server, bound
+def create_server(port: int = 0, max_workers: int = DEFAULT_WORKERS) -> tuple[GrpcHost, int]:
+    """Starts an echo server on loopback, hosted exactly as the real one; returns it and its port.
+
+    `max_workers` is accepted for symmetry with the real server, whose thread pool only serves
+    the calls that wait on PostgreSQL; the echo answers every call on the event loop.
+    """
+    del max_workers
+    settings = Settings(host=HOST, port=port)
+    servicer = EchoServicer()
+    host = GrpcHost(
+        settings.address,
+        server_options(settings),
+        lambda server: identity_pb2_grpc.add_IdentityServiceServicer_to_server(servicer, server),
+        (SERVICE_NAME,),
+    )
+    host.start()
+    return host, host.port
 
 
 def _start_siblings(count: int, port: int, workers: int) -> list[subprocess.Popen[str]]:
@@ -191,7 +182,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     stop.wait()
     for proc in siblings:
         proc.terminate()
-    server.stop(grace=5).wait()
+    server.stop(grace=5)
     for proc in siblings:
         proc.wait(timeout=10)
     return 0

@@ -15,7 +15,7 @@ from loadtests import echo, loadgen
 def echo_target() -> Iterator[str]:
     server, port = echo.create_server(port=0, max_workers=4)
     yield f"127.0.0.1:{port}"
-    server.stop(grace=None)
+    server.stop(grace=0)
 
 
 def closed_port() -> int:

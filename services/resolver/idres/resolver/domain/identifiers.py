@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import StrEnum
+from typing import NamedTuple
 
 
 class IdentifierKind(StrEnum):
@@ -22,9 +22,12 @@ class IdentifierStatus(StrEnum):
     SHARED = "shared"
 
 
-@dataclass(frozen=True, slots=True, order=True)
-class Identifier:
-    """A normalized identifier; social handles read `platform:handle`."""
+class Identifier(NamedTuple):
+    """A normalized identifier; social handles read `platform:handle`.
+
+    A named tuple rather than a dataclass: identifiers key every index lookup, and a tuple
+    hashes and compares in C.
+    """
 
     kind: IdentifierKind
     value: str

@@ -114,20 +114,17 @@ def decide(
     if not scan.accepted:
         newly = _newly_shared(query, states, None, (), policy)
         return Plan(Decision.NO_MATCH, None, (), tuple(scan.evidence), newly, ())
-    ranked = sorted(scan.accepted, key=lambda c: _rank(c, scan.accepted[c], profiles, policy))
+    ranks = {c: _rank(c, scan.accepted[c], profiles, policy) for c in scan.accepted}
+    ranked = sorted(ranks, key=ranks.__getitem__)
     merged = _mergeable(ranked, profiles)
     others = tuple(c for c in ranked if c not in merged)
-    if (
-        others
-        and _rank(others[0], scan.accepted[others[0]], profiles, policy)[:2]
-        == _rank(ranked[0], scan.accepted[ranked[0]], profiles, policy)[:2]
-    ):
+    if others and ranks[others[0]][:2] == ranks[ranked[0]][:2]:
         # Two people fit equally well: guessing would attach the record to the wrong one.
         newly = _newly_shared(query, states, None, (), policy)
         return Plan(Decision.POSSIBLE_MATCH, None, (), tuple(scan.evidence), newly, tuple(ranked))
     survivor = min(merged, key=lambda c: profiles[c].seq)
     absorbed = tuple(sorted(c for c in merged if c != survivor))
-    evidence = _settle(scan.evidence, set(merged))
+    evidence = _settle(scan.evidence, set(merged)) if others else tuple(scan.evidence)
     newly = _newly_shared(query, states, survivor, absorbed, policy)
     return Plan(Decision.MATCH, survivor, absorbed, evidence, newly, others)
 
@@ -211,6 +208,8 @@ def _rank(
 def _mergeable(ranked: list[str], profiles: Mapping[str, Profile]) -> list[str]:
     """Grows the merge set from the best candidate, admitting only non-contradicting ones."""
     group = [ranked[0]]
+    if len(ranked) == 1:
+        return group
     combined = Profile("", 0)
     combined.absorb(profiles[ranked[0]])
     for candidate in ranked[1:]:

@@ -57,6 +57,10 @@ class Attributes:
         return not (self.given_name or self.surname or self.dob or self.postcode)
 
 
+_EMPTY = Attributes()
+_HANDLE = IdentifierKind.SOCIAL_HANDLE
+
+
 @dataclass(frozen=True, slots=True)
 class Observed:
     """An identifier as a record carried it."""
@@ -135,18 +139,22 @@ def _parse_query(
     problems: list[FieldViolation],
 ) -> Query | None:
     before = len(problems)
-    attributes = Attributes(
-        given_name=_name(problems, prefix + "given_name", values.get("given_name")),
-        surname=_name(problems, prefix + "surname", values.get("surname")),
-        dob=_field(problems, prefix + "dob", lambda: parse_dob(values.get("dob"))),
-        postcode=_clean(values.get("postcode")).upper(),
-    )
+    get = values.get
+    # Lookups carry one or two fields: empty ones must cost next to nothing.
+    attributes = _EMPTY
+    if get("given_name") or get("surname") or get("dob") or get("postcode"):
+        attributes = Attributes(
+            given_name=_name(problems, prefix + "given_name", get("given_name")),
+            surname=_name(problems, prefix + "surname", get("surname")),
+            dob=_field(problems, prefix + "dob", lambda: parse_dob(get("dob"))),
+            postcode=_clean(get("postcode")).upper(),
+        )
     observed: list[Observed] = []
     for name, kind in IDENTIFIER_FIELDS.items():
-        raw = _text(values.get(name))
-        if not raw:
+        raw = get(name)
+        if not raw or not (raw := _text(raw)):
             continue
-        platform = _text(values.get("handle_platform")) or None
+        platform = _text(get("handle_platform")) or None if kind is _HANDLE else None
         try:
             found = normalize(kind, raw, platform=platform, rules=rules)
         except InvalidValue as exc:
@@ -155,7 +163,9 @@ def _parse_query(
         observed.append(Observed(found.identifier, found.placeholder))
     if len(problems) > before:
         return None
-    return Query(attributes, tuple(sorted(set(observed), key=lambda o: o.identifier)))
+    if len(observed) > 1:
+        observed = sorted(set(observed), key=lambda o: o.identifier)
+    return Query(attributes, tuple(observed))
 
 
 def parse_ts(raw: str | None, now: datetime | None = None) -> datetime:

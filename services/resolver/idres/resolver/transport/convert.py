@@ -8,12 +8,19 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from idres.resolver.adapters.store import CustomerView, StoredRecord
 from idres.resolver.domain import linking
-from idres.resolver.domain.identifiers import Identifier, IdentifierStatus
+from idres.resolver.domain.identifiers import Identifier, IdentifierKind, IdentifierStatus
 from idres.resolver.domain.records import CANONICAL_COLUMNS
 from idres.resolver.resolution import Observation, Outcome, Resolution
 from idres.v1 import identity_pb2 as pb
 
 _RESOLVE_FIELDS = tuple(f.name for f in pb.ResolveRequest.DESCRIPTOR.fields)
+# Enum lookups by name cost more than the rest of a response: map them once.
+_KINDS = {k: pb.IdentifierKind.Value(f"IDENTIFIER_KIND_{k.name}") for k in IdentifierKind}
+_STATUSES = {s: pb.IdentifierStatus.Value(f"IDENTIFIER_STATUS_{s.name}") for s in IdentifierStatus}
+_EVIDENCE = {
+    o: pb.EvidenceOutcome.Value(f"EVIDENCE_OUTCOME_{o.name}") for o in linking.EvidenceOutcome
+}
+_DECISIONS = {d: pb.Decision.Value(f"DECISION_{d.name}") for d in linking.Decision}
 _OUTCOMES = {
     Outcome.CREATED: pb.OBSERVE_OUTCOME_CREATED,
     Outcome.LINKED: pb.OBSERVE_OUTCOME_LINKED,
@@ -35,18 +42,14 @@ def query_values(request: pb.ResolveRequest) -> dict[str, str]:
 
 
 def identifier(ident: Identifier, status: IdentifierStatus) -> pb.Identifier:
-    return pb.Identifier(
-        kind=pb.IdentifierKind.Value(f"IDENTIFIER_KIND_{ident.kind.name}"),
-        value=ident.value,
-        status=pb.IdentifierStatus.Value(f"IDENTIFIER_STATUS_{status.name}"),
-    )
+    return pb.Identifier(kind=_KINDS[ident.kind], value=ident.value, status=_STATUSES[status])
 
 
 def evidence(items: Iterable[linking.Evidence]) -> list[pb.Evidence]:
     return [
         pb.Evidence(
             identifier=identifier(item.identifier, _status_of(item)),
-            outcome=pb.EvidenceOutcome.Value(f"EVIDENCE_OUTCOME_{item.outcome.name}"),
+            outcome=_EVIDENCE[item.outcome],
             customer_ids=item.customer_ids,
             detail=item.detail,
         )
@@ -81,7 +84,7 @@ def resolve_response(res: Resolution, model_version: str) -> pb.ResolveResponse:
         if e.outcome is linking.EvidenceOutcome.MATCHED
     ]
     return pb.ResolveResponse(
-        decision=pb.Decision.Value(f"DECISION_{plan.decision.name}"),
+        decision=_DECISIONS[plan.decision],
         customer_id=plan.target or "",
         matched_identifiers=matched if plan.target else [],
         evidence=evidence(plan.evidence),

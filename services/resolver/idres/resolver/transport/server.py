@@ -1,12 +1,23 @@
-"""The server factory: `create_server(settings)` builds a real server that tests start on port 0."""
+"""The server factory: `create_server(settings)` builds a real server that tests start on port 0.
+
+The server is grpc's asyncio server on an event loop of its own thread, so synchronous code
+(the CLI, the tests, the batch jobs) drives it with plain calls. Resolve runs on the loop: it
+is pure CPU against memory, and skipping a hop to a worker thread is most of what makes it
+cheap. Observe and GetCustomer wait on PostgreSQL, so they run on a thread pool.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import threading
+from collections.abc import Callable, Coroutine, Sequence
 from concurrent import futures
+from typing import Any, TypeVar
 
 import grpc
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 
 from idres.resolver.resolution import Resolver
@@ -16,6 +27,8 @@ from idres.v1 import identity_pb2, identity_pb2_grpc
 
 log = logging.getLogger(__name__)
 SERVICE_NAME = identity_pb2.DESCRIPTOR.services_by_name["IdentityService"].full_name
+HEALTH_SERVICE = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
+T = TypeVar("T")
 
 
 def server_options(settings: Settings) -> list[tuple[str, int]]:
@@ -27,27 +40,79 @@ def server_options(settings: Settings) -> list[tuple[str, int]]:
     ]
 
 
+class GrpcHost:
+    """A `grpc.aio` server with health and reflection, running on its own event-loop thread."""
+
+    def __init__(
+        self,
+        address: str,
+        options: Sequence[tuple[str, int]],
+        register: Callable[[grpc.aio.Server], None],
+        services: Sequence[str],
+    ) -> None:
+        self.services = tuple(services)
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, name="grpc-loop", daemon=True
+        )
+        self._thread.start()
+        self.health = HealthServicer()
+        self.server, self.port = self._run(self._build(address, options, register))
+
+    async def _build(
+        self,
+        address: str,
+        options: Sequence[tuple[str, int]],
+        register: Callable[[grpc.aio.Server], None],
+    ) -> tuple[grpc.aio.Server, int]:
+        server = grpc.aio.server(options=list(options))
+        register(server)
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
+        names = (*self.services, HEALTH_SERVICE, reflection.SERVICE_NAME)
+        reflection.enable_server_reflection(names, server)
+        port = server.add_insecure_port(address)
+        if port == 0:
+            raise OSError(f"cannot bind {address}")
+        return server, port
+
+    def _run(self, coro: Coroutine[Any, Any, T]) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
+
+    def start(self) -> None:
+        self._run(self.server.start())
+        for name in ("", *self.services):
+            self._run(self.health.set(name, health_pb2.HealthCheckResponse.SERVING))
+
+    def stop(self, grace: float) -> None:
+        """Reports NOT_SERVING, lets in-flight calls finish for `grace` seconds, then stops."""
+        if not self._loop.is_running():
+            return
+        self._run(self.health.enter_graceful_shutdown())
+        self._run(self.server.stop(grace))
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=10)
+        self._loop.close()
+
+
 class IdresServer:
-    """A gRPC server bound to its resolver; `stop` drains calls, then closes the database."""
+    """The idres gRPC server bound to its resolver; `stop` drains calls, then closes the store."""
 
     def __init__(self, settings: Settings, resolver: Resolver) -> None:
         self.settings = settings
         self.resolver = resolver
-        self.health = health.HealthServicer()
-        self.grpc = grpc.server(
-            futures.ThreadPoolExecutor(max_workers=settings.max_workers, thread_name_prefix="rpc"),
-            options=server_options(settings),
+        self.executor = futures.ThreadPoolExecutor(
+            max_workers=settings.max_workers, thread_name_prefix="rpc"
         )
-        identity_pb2_grpc.add_IdentityServiceServicer_to_server(
-            IdentityServicer(resolver), self.grpc
+        servicer = IdentityServicer(resolver, self.executor)
+        self.host = GrpcHost(
+            settings.address,
+            server_options(settings),
+            lambda server: identity_pb2_grpc.add_IdentityServiceServicer_to_server(
+                servicer, server
+            ),
+            (SERVICE_NAME,),
         )
-        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.grpc)
-        reflection.enable_server_reflection(
-            (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), self.grpc
-        )
-        self.port = self.grpc.add_insecure_port(settings.address)
-        if self.port == 0:
-            raise OSError(f"cannot bind {settings.address}")
+        self.port = self.host.port
 
     @property
     def address(self) -> str:
@@ -55,17 +120,12 @@ class IdresServer:
 
     def start(self) -> None:
         self.resolver.start_sync()
-        self.grpc.start()
-        for name in ("", SERVICE_NAME):
-            self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        self.host.start()
         log.info("serving idres.v1 on %s", self.address)
 
-    def wait(self) -> None:
-        self.grpc.wait_for_termination()
-
     def stop(self, grace: float | None = None) -> None:
-        self.health.enter_graceful_shutdown()
-        self.grpc.stop(self.settings.shutdown_grace_s if grace is None else grace).wait()
+        self.host.stop(self.settings.shutdown_grace_s if grace is None else grace)
+        self.executor.shutdown(wait=True)
         self.resolver.close()
         log.info("stopped")
 

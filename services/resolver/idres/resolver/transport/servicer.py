@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
+from concurrent.futures import Executor
 from typing import TypeVar
 
 import grpc
-from opentelemetry import trace
 
 from idres.resolver.domain.errors import IdresError
 from idres.resolver.resolution import Resolver
@@ -16,46 +17,45 @@ from idres.v1 import identity_pb2 as pb
 from idres.v1 import identity_pb2_grpc as rpc
 
 T = TypeVar("T")
-tracer = trace.get_tracer("idres.transport")
 
 
 class IdentityServicer(rpc.IdentityServiceServicer):
-    def __init__(self, resolver: Resolver) -> None:
-        self.resolver = resolver
+    """Resolve runs on the event loop (memory only); the others wait on the store in `executor`."""
 
-    def Observe(  # noqa: N802 (gRPC method names)
-        self, request: pb.ObserveRequest, context: grpc.ServicerContext
+    def __init__(self, resolver: Resolver, executor: Executor) -> None:
+        self.resolver = resolver
+        self.executor = executor
+
+    async def Observe(  # noqa: N802 (gRPC method names)
+        self, request: pb.ObserveRequest, context: grpc.aio.ServicerContext
     ) -> pb.ObserveResponse:
         def call() -> pb.ObserveResponse:
-            values = convert.record_values(request.record)
-            obs = self.resolver.observe_values(values)
+            obs = self.resolver.observe_values(convert.record_values(request.record))
             return convert.observe_response(obs, self.resolver.model_version)
 
-        return _guard(context, call)
+        return await self._offload(context, call)
 
-    def Resolve(  # noqa: N802
-        self, request: pb.ResolveRequest, context: grpc.ServicerContext
+    async def Resolve(  # noqa: N802
+        self, request: pb.ResolveRequest, context: grpc.aio.ServicerContext
     ) -> pb.ResolveResponse:
-        def call() -> pb.ResolveResponse:
+        try:
             res = self.resolver.resolve_values(convert.query_values(request))
-            return convert.resolve_response(res, self.resolver.model_version)
+        except IdresError as exc:
+            await context.abort_with_status(to_status(exc))
+        return convert.resolve_response(res, self.resolver.model_version)
 
-        return _guard(context, call)
-
-    def GetCustomer(  # noqa: N802
-        self, request: pb.GetCustomerRequest, context: grpc.ServicerContext
+    async def GetCustomer(  # noqa: N802
+        self, request: pb.GetCustomerRequest, context: grpc.aio.ServicerContext
     ) -> pb.GetCustomerResponse:
         def call() -> pb.GetCustomerResponse:
             view, requested = self.resolver.customer(request.customer_id)
             return convert.customer_response(view, requested)
 
-        return _guard(context, call)
+        return await self._offload(context, call)
 
-
-def _guard(context: grpc.ServicerContext, call: Callable[[], T]) -> T:
-    try:
-        return call()
-    except IdresError as exc:
-        trace.get_current_span().record_exception(exc)
-        context.abort_with_status(to_status(exc))
-        raise  # unreachable: abort_with_status raises
+    async def _offload(self, context: grpc.aio.ServicerContext, call: Callable[[], T]) -> T:
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self.executor, call)
+        except IdresError as exc:
+            await context.abort_with_status(to_status(exc))
+            raise  # unreachable: abort_with_status raises
