@@ -8,15 +8,16 @@ from __future__ import annotations
 
 import logging
 import random
-import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 from opentelemetry import trace
 
 from idres.resolver.adapters.database import Database, open_database
+from idres.resolver.adapters.event_follower import EventFollower
 from idres.resolver.adapters.identity_index import IdentityIndex
 from idres.resolver.adapters.store import RETRYABLE, CustomerView, Store, Transaction
 from idres.resolver.domain.errors import (
@@ -47,7 +48,7 @@ tracer = trace.get_tracer("idres.resolver")
 MAX_ATTEMPTS = 8
 
 
-class Outcome:
+class Outcome(StrEnum):
     CREATED = "created"
     LINKED = "linked"
     MERGED = "merged"
@@ -59,7 +60,7 @@ class Observation:
     """What `observe` did with one record."""
 
     customer_id: str
-    outcome: str
+    outcome: Outcome
     absorbed: tuple[str, ...]
     statuses: dict[Identifier, IdentifierStatus]
     plan: Plan | None
@@ -87,7 +88,7 @@ class Resolver:
         self.model_version = RULES_VERSION
         snap = self.store.snapshot()
         self.index = IdentityIndex.from_snapshot(snap)
-        self._sync = _EventSync(self.store, self.index, snap.last_event_id, sync_interval_s)
+        self._sync = EventFollower(self.store, self.index, snap.last_event_id, sync_interval_s)
 
     @classmethod
     def from_settings(cls, settings: Settings, *, durable: bool = True) -> Resolver:
@@ -146,14 +147,9 @@ class Resolver:
             raise ConflictError(
                 f"record {record.record_id!r} was observed before with other content"
             )
-        live = self.store_live(tx, customer)
+        live = tx.lock_customers([customer]).get(customer) or customer
         states = tx.value_states([o.identifier for o in record.identifiers])
         return Observation(live, Outcome.ALREADY_OBSERVED, (), _statuses(record, states), None)
-
-    @staticmethod
-    def store_live(tx: Transaction, customer: str) -> str:
-        merged = tx.lock_customers([customer]).get(customer)
-        return merged or customer
 
     @staticmethod
     def _locked_view(
@@ -270,70 +266,3 @@ def _statuses(
 
 def is_match(plan: Plan) -> bool:
     return plan.decision is Decision.MATCH
-
-
-class _EventSync:
-    """Applies other replicas' change events to the index, tolerating outbox gaps.
-
-    Event ids are handed out before commit, so a later id can be visible before an earlier
-    one. The cursor stops at the first gap and re-reads past it (applying is idempotent) until
-    the gap fills or is old enough to be a rolled-back transaction.
-    """
-
-    GAP_TIMEOUT_S = 10.0
-
-    def __init__(self, store: Store, index: IdentityIndex, after: int, interval_s: float) -> None:
-        self.store = store
-        self.index = index
-        # Transactions in flight when the snapshot was read may commit lower ids: replay a window.
-        self.cursor = max(0, after - 1000)
-        self.interval_s = interval_s
-        self._applied: set[int] = set()
-        self._gap_since: float | None = None
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._lock = threading.Lock()
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="idres-sync", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-
-    def mark(self, ids: Any) -> None:
-        with self._lock:
-            self._applied.update(ids)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval_s):
-            try:
-                self.poll()
-            except UnavailableError as exc:
-                log.warning("event sync paused: %s", exc)
-
-    def poll(self) -> int:
-        events = self.store.events_after(self.cursor)
-        with self._lock:
-            fresh = [e for e in events if e.id not in self._applied]
-            self.index.apply(fresh)
-            self._applied.update(e.id for e in fresh)
-            self._advance([e.id for e in events])
-        return len(fresh)
-
-    def _advance(self, ids: list[int]) -> None:
-        for eid in ids:
-            if eid == self.cursor + 1 or self._gap_expired():
-                self.cursor = eid
-                self._gap_since = None
-            else:
-                self._gap_since = self._gap_since or time.monotonic()
-                break
-        self._applied = {i for i in self._applied if i > self.cursor}
-
-    def _gap_expired(self) -> bool:
-        return (
-            self._gap_since is not None and time.monotonic() - self._gap_since > self.GAP_TIMEOUT_S
-        )

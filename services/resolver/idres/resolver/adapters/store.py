@@ -330,12 +330,9 @@ class Store:
 
     def snapshot(self) -> Snapshot:
         """Everything the in-memory index needs, read in one consistent snapshot."""
-        with self._connection() as conn:
-            conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-            try:
-                return _read_snapshot(conn)
-            finally:
-                conn.execute("COMMIT")
+        with self._connection() as conn, conn.transaction():
+            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            return _read_snapshot(conn)
 
 
 @dataclass(frozen=True, slots=True)

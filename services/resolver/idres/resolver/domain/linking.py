@@ -92,10 +92,6 @@ class Plan:
     newly_shared: tuple[Identifier, ...]
     others: tuple[str, ...]
 
-    @property
-    def survivor(self) -> str | None:
-        return self.target
-
 
 @dataclass(slots=True)
 class _Scan:
