@@ -203,7 +203,8 @@ class Resolver:
         target: str,
     ) -> list[list[str]]:
         """Stores each value's status; returns the active values the target now holds."""
-        holds = []
+        holds: list[Identifier] = []
+        fresh: list[Identifier] = []
         for observed in record.identifiers:
             ident = observed.identifier
             known = states.get(ident)
@@ -216,10 +217,11 @@ class Resolver:
                     tx.emit(EventType.FLAGGED, target, _flag(ident, IdentifierStatus.PLACEHOLDER))
             elif known is None or known.status is IdentifierStatus.ACTIVE:
                 if known is None:
-                    tx.set_status(ident, IdentifierStatus.ACTIVE)
-                tx.add_holder(ident, target)
-                holds.append([ident.kind.value, ident.value])
-        return holds
+                    fresh.append(ident)
+                holds.append(ident)
+        tx.activate(fresh)
+        tx.add_holders(holds, target)
+        return [[i.kind.value, i.value] for i in holds]
 
     # --- read path --------------------------------------------------------------------
 

@@ -173,11 +173,16 @@ class Transaction:
                 record.fingerprint,
             ),
         )
-        for o in record.identifiers:
+        if record.identifiers:
             self._write(
                 "INSERT INTO record_identifiers (record_id, kind, value, placeholder)"
-                " VALUES (%s, %s, %s, %s)",
-                (record.record_id, o.identifier.kind.value, o.identifier.value, o.placeholder),
+                " SELECT %s, * FROM unnest(%s::text[], %s::text[], %s::bool[])",
+                (
+                    record.record_id,
+                    [o.identifier.kind.value for o in record.identifiers],
+                    [o.identifier.value for o in record.identifiers],
+                    [o.placeholder for o in record.identifiers],
+                ),
             )
 
     def set_status(self, ident: Identifier, status: IdentifierStatus) -> None:
@@ -193,12 +198,24 @@ class Transaction:
                 (ident.kind.value, ident.value),
             )
 
-    def add_holder(self, ident: Identifier, customer_id: str) -> None:
-        self._write(
-            "INSERT INTO identifier_holders (kind, value, customer_id) VALUES (%s, %s, %s)"
-            " ON CONFLICT DO NOTHING",
-            (ident.kind.value, ident.value, customer_id),
-        )
+    def activate(self, idents: Sequence[Identifier]) -> None:
+        """Records first sightings of values as active."""
+        if idents:
+            self._write(
+                "INSERT INTO identifier_values (kind, value, status)"
+                " SELECT kind, value, 'active'"
+                " FROM unnest(%s::text[], %s::text[]) AS q(kind, value) ON CONFLICT DO NOTHING",
+                ([i.kind.value for i in idents], [i.value for i in idents]),
+            )
+
+    def add_holders(self, idents: Sequence[Identifier], customer_id: str) -> None:
+        if idents:
+            self._write(
+                "INSERT INTO identifier_holders (kind, value, customer_id)"
+                " SELECT kind, value, %s FROM unnest(%s::text[], %s::text[]) AS q(kind, value)"
+                " ON CONFLICT DO NOTHING",
+                (customer_id, [i.kind.value for i in idents], [i.value for i in idents]),
+            )
 
     def emit(self, type_: EventType, customer_id: str, payload: dict[str, Any]) -> None:
         """Queues an outbox event; a `created` event gets the customer's `seq` from the row."""
