@@ -45,10 +45,12 @@ def rpc_error(error: grpc.RpcError) -> str:
     """The status and, for INVALID_ARGUMENT, each field violation on its own line."""
     call = error if isinstance(error, grpc.Call) else None
     code = call.code().name if call else "UNKNOWN"
-    lines = [f"{code}: {call.details() if call else error}"]
     status = rpc_status.from_call(call) if call else None
+    violations = []
     for detail in status.details if status else ():
         bad = error_details_pb2.BadRequest()
         if detail.Unpack(bad):
-            lines += [f"  {v.field}: {v.description}" for v in bad.field_violations]
-    return "\n".join(lines)
+            violations += [f"  {v.field}: {v.description}" for v in bad.field_violations]
+    if violations:
+        return "\n".join([f"{code}:", *violations])
+    return f"{code}: {call.details() if call else error}"

@@ -73,7 +73,12 @@ def ingest_file(
         if table.extra_columns:
             log.warning("ignoring columns not in the schema: %s", ", ".join(table.extra_columns))
         bar = tqdm(
-            total=table.count_rows(), unit="rec", disable=not progress, desc="ingest", smoothing=0.1
+            total=table.count_rows(),
+            unit="rec",
+            disable=not progress,
+            desc="ingest",
+            smoothing=0.1,
+            mininterval=0.5,
         )
         with bar, ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ingest") as pool:
             for row, future in _bounded(pool, resolver, iter(table), workers * 4):

@@ -28,7 +28,7 @@ class Settings:
     """Port the gRPC server binds; 0 picks a free one."""
 
     max_workers: int = 16
-    """Threads serving gRPC calls; Observe holds one while its transaction runs."""
+    """Threads for the calls that wait on PostgreSQL (Observe, GetCustomer); Resolve needs none."""
 
     max_connection_age_s: int = 300
     """Clients reconnect after this long, so new replicas behind a Service get traffic."""
