@@ -11,18 +11,8 @@ from idres.cli.common import load_settings
 from idres.v1 import identity_pb2 as pb
 from idres.v1 import identity_pb2_grpc as rpc
 
-FIELDS = (
-    "email",
-    "phone",
-    "handle",
-    "handle_platform",
-    "device_id",
-    "loyalty_card",
-    "given_name",
-    "surname",
-    "dob",
-    "postcode",
-)
+# Every lookup field of the API is a flag; the channel asking is this terminal.
+FIELDS = tuple(f.name for f in pb.ResolveRequest.DESCRIPTOR.fields if f.name != "channel")
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -40,7 +30,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def run(args: argparse.Namespace) -> int:
     target = args.target or load_settings().address
-    request = pb.ResolveRequest(**{name: getattr(args, name) for name in FIELDS})
+    request = pb.ResolveRequest(channel="cli", **{name: getattr(args, name) for name in FIELDS})
     with grpc.insecure_channel(target) as channel:
         try:
             response = rpc.IdentityServiceStub(channel).Resolve(request, timeout=args.timeout)

@@ -93,7 +93,11 @@ class IdentityIndex:
         elif event.type is EventType.FLAGGED:
             ident = _ident(event.payload["kind"], event.payload["value"])
             self._status[ident] = IdentifierStatus(event.payload["status"])
-            self._holders.pop(ident, None)
+            # As in the store: a value that stops linking has no holders.
+            for holder in self._holders.pop(ident, ()):
+                profile = self._profiles.get(self._live(holder))
+                if profile is not None:
+                    profile.identifiers.discard(ident)
         else:
             self._link(event)
 
@@ -101,7 +105,9 @@ class IdentityIndex:
         cid = self._live(event.customer_id)
         profile = self._profiles.get(cid)
         if profile is None:
-            profile = self._profiles[cid] = Profile(cid, int(event.payload.get("seq", 0)))
+            profile = self._profiles[cid] = Profile(cid, 0)
+        if "seq" in event.payload and cid == event.customer_id:
+            profile.seq = int(event.payload["seq"])  # `created` may arrive after `linked`
         given, surname, dob = event.payload.get("attributes", ("", "", None))
         profile.add(Attributes(given, surname, date.fromisoformat(dob) if dob else None))
         for kind, value in event.payload.get("holds", ()):
@@ -112,7 +118,7 @@ class IdentityIndex:
 
     def _merge(self, survivor: str, absorbed: list[str]) -> None:
         survivor = self._live(survivor)
-        target = self._profiles.get(survivor)
+        target = self._profiles.setdefault(survivor, Profile(survivor, 0))
         for old in absorbed:
             if old == survivor:
                 continue
@@ -120,8 +126,7 @@ class IdentityIndex:
             gone = self._profiles.pop(old, None)
             if gone is None:
                 continue
-            if target is not None:
-                target.absorb(gone)
+            target.absorb(gone)
             for ident in gone.identifiers:
                 holders = self._holders.get(ident)
                 if holders is not None:
