@@ -5,7 +5,9 @@ from __future__ import annotations
 import psycopg
 import pytest
 
+from idres.resolver.adapters.identity_index import IdentityIndex
 from idres.resolver.domain.errors import ConflictError, NotFoundError, ValidationError
+from idres.resolver.domain.identifiers import Identifier, IdentifierKind
 from idres.resolver.domain.linking import Decision
 from idres.resolver.resolution import Outcome, Resolver
 
@@ -114,3 +116,32 @@ def test_a_household_landline_does_not_merge_its_household(resolver: Resolver) -
     assert found.plan.target == bob.customer_id
     unsure = resolver.resolve_values({"phone": landline})
     assert unsure.plan.decision is Decision.POSSIBLE_MATCH
+
+
+def test_the_live_index_matches_one_rebuilt_from_the_store(resolver: Resolver) -> None:
+    names = ["Ann", "Bob", "Cat", "Dan", "Eve", "Fay"]
+    for i, name in enumerate(names):
+        resolver.observe_values(rec(f"t-{i}", given_name=name, phone=STORE_PHONE))
+        resolver.observe_values(rec(f"w-{i}", given_name=name, email=f"{name}@post.co.uk"))
+        resolver.observe_values(
+            rec(f"a-{i}", email=f"{name}@post.co.uk", phone=f"07911 12345{i}", given_name=name)
+        )
+    resolver.observe_values(rec("c-9", phone="07911 123450", email="ann.two@post.co.uk"))
+    resolver.observe_values(rec("m-1", email="ann.alt@post.co.uk", given_name="Ann"))
+    merged = resolver.observe_values(
+        rec("m-2", email="ann.alt@post.co.uk", phone="07911 123450", given_name="Ann")
+    )
+    assert merged.outcome == Outcome.MERGED
+    rebuilt = IdentityIndex.from_snapshot(resolver.store.snapshot())
+    with psycopg.connect(resolver.db.url) as conn:
+        idents = [
+            Identifier(IdentifierKind(k), v)
+            for k, v in conn.execute("SELECT DISTINCT kind, value FROM record_identifiers")
+        ]
+    live_states, live_profiles = resolver.index.lookup(idents)
+    states, profiles = rebuilt.lookup(idents)
+    assert live_states == states
+    assert {c: (p.seq, p.given_names, p.identifiers) for c, p in live_profiles.items()} == {
+        c: (p.seq, p.given_names, p.identifiers) for c, p in profiles.items()
+    }
+    assert states[Identifier(IdentifierKind.PHONE, "+442079460018")].status.value == "shared"
