@@ -38,6 +38,9 @@ def run(args: argparse.Namespace) -> int:
         summary = ingest_file(args.file, resolver, workers=args.workers, progress=not args.quiet)
     except ValueError as exc:
         return fail(str(exc))
+    except UnavailableError as exc:
+        # Records already observed stay; observing them again changes nothing.
+        return fail(f"{exc}; the load stopped part way and can be run again as it is")
     finally:
         resolver.close()
     print("\n".join(summary.lines()))
