@@ -1,0 +1,176 @@
+"""Training the match model with Splink on DuckDB: the batch half of "one model, two paths".
+
+The columns come from `idres.resolver.domain.scoring.features`, the function the online
+scorer uses, and the comparisons are limited to those `MatchModel` evaluates exactly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import splink.comparison_level_library as cll
+import splink.comparison_library as cl
+from splink import DuckDBAPI, Linker, SettingsCreator, block_on
+
+from idres.resolver.domain.errors import ValidationError
+from idres.resolver.domain.records import parse_record
+from idres.resolver.domain.scoring import FEATURE_COLUMNS, IDENTIFIER_COLUMNS, features
+
+NAME_THRESHOLDS: tuple[float, float] = (0.92, 0.80)
+DEFAULT_MAX_PAIRS = 5_000_000
+# Rules that admit almost no false pairs, for the prior; `recall` is their share of true pairs.
+DETERMINISTIC_RULES: tuple[tuple[str, ...], ...] = (
+    ("email",),
+    ("loyalty_card",),
+    ("given_name", "surname", "dob"),
+)
+# Each EM session estimates m for the comparisons its rule does not fix; together they
+# cover every comparison at least twice.
+EM_RULES: tuple[tuple[str, ...], ...] = (
+    ("email",),
+    ("surname", "dob"),
+    ("given_name", "surname"),
+    ("postcode",),
+)
+PREDICTION_RULES: tuple[tuple[str, ...], ...] = (
+    *((column,) for column in IDENTIFIER_COLUMNS),
+    ("surname", "dob"),
+    ("given_name", "dob"),
+    ("given_name", "surname", "postcode_district"),
+    ("surname", "postcode"),
+)
+_DOB_SWAPPED = (
+    'substr("dob_l", 1, 4) = substr("dob_r", 1, 4)'
+    ' AND substr("dob_l", 6, 2) = substr("dob_r", 9, 2)'
+    ' AND substr("dob_l", 9, 2) = substr("dob_r", 6, 2)'
+)
+_DOB_SAME_YEAR = 'substr("dob_l", 1, 4) = substr("dob_r", 1, 4)'
+
+
+def model_frame(records: Iterable[Mapping[str, str]]) -> pa.Table:
+    """One row per valid record: `unique_id` (the record id) and the model's columns.
+
+    Invalid rows are skipped, as ingest skips them; a repeated record id keeps its first row.
+    """
+    columns: dict[str, list[str | None]] = {name: [] for name in ("unique_id", *FEATURE_COLUMNS)}
+    seen: set[str] = set()
+    for values in records:
+        try:
+            record = parse_record(values)
+        except ValidationError:
+            continue
+        if record.record_id in seen:
+            continue
+        seen.add(record.record_id)
+        columns["unique_id"].append(record.record_id)
+        for name, value in features(record).items():
+            columns[name].append(value)
+    return pa.table({name: pa.array(values, pa.string()) for name, values in columns.items()})
+
+
+def _exact(column: str) -> Any:
+    return cl.ExactMatch(column).configure(term_frequency_adjustments=True)
+
+
+def _name(column: str) -> Any:
+    return cl.JaroWinklerAtThresholds(column, list(NAME_THRESHOLDS)).configure(
+        term_frequency_adjustments=True
+    )
+
+
+def _dob() -> Any:
+    return cl.CustomComparison(
+        output_column_name="dob",
+        comparison_description="dob: exact, day and month swapped, same year",
+        comparison_levels=[
+            cll.NullLevel("dob"),
+            cll.ExactMatchLevel("dob"),
+            cll.CustomLevel(_DOB_SWAPPED, label_for_charts="Day and month swapped"),
+            cll.CustomLevel(_DOB_SAME_YEAR, label_for_charts="Same year of birth"),
+            cll.ElseLevel(),
+        ],
+    )
+
+
+def _postcode() -> Any:
+    return cl.CustomComparison(
+        output_column_name="postcode",
+        comparison_description="postcode: full, sector, district",
+        comparison_levels=[
+            cll.NullLevel("postcode"),
+            cll.ExactMatchLevel("postcode"),
+            cll.ExactMatchLevel("postcode_sector").configure(label_for_charts="Same sector"),
+            cll.ExactMatchLevel("postcode_district").configure(label_for_charts="Same district"),
+            cll.ElseLevel(),
+        ],
+    )
+
+
+def build_settings(
+    prediction_rules: Sequence[Sequence[str]] = PREDICTION_RULES,
+) -> dict[str, Any]:
+    """Splink settings (DuckDB dialect) with comparisons `MatchModel` mirrors exactly."""
+    creator = SettingsCreator(
+        link_type="dedupe_only",
+        unique_id_column_name="unique_id",
+        comparisons=[
+            *(_exact(column) for column in IDENTIFIER_COLUMNS),
+            _name("given_name"),
+            _name("surname"),
+            _dob(),
+            _postcode(),
+        ],
+        blocking_rules_to_generate_predictions=[block_on(*rule) for rule in prediction_rules],
+        retain_matching_columns=False,
+        retain_intermediate_calculation_columns=False,
+    )
+    return {**creator.create_settings_dict("duckdb"), "sql_dialect": "duckdb"}
+
+
+def train(
+    table: pa.Table,
+    *,
+    seed: int = 42,
+    max_pairs: int = DEFAULT_MAX_PAIRS,
+    recall: float = 0.7,
+    em_rules: Sequence[Sequence[str]] = EM_RULES,
+) -> dict[str, Any]:
+    """Trains on a `model_frame` table and returns Splink's model JSON.
+
+    u comes from random sampling, the prior from deterministic rules scaled by `recall`, and
+    m from EM sessions; `max_pairs` caps both the u sample and each EM session, which is
+    what bounds memory on large tables.
+    """
+    db_api = DuckDBAPI()
+    linker = Linker(db_api.register(table), build_settings(), log_level=logging.WARNING)
+    linker.training.estimate_probability_two_random_records_match(
+        [block_on(*rule) for rule in DETERMINISTIC_RULES], recall=recall
+    )
+    linker.training.estimate_u_using_random_sampling(max_pairs=max_pairs, seed=seed)
+    for rule in em_rules:
+        linker.training.estimate_parameters_using_expectation_maximisation(
+            block_on(*rule), max_pairs=max_pairs
+        )
+    model: dict[str, Any] = linker.misc.save_model_to_json()
+    return model
+
+
+def save_model(model: Mapping[str, Any], path: Path | str) -> None:
+    Path(path).write_text(json.dumps(model, indent=2) + "\n", encoding="utf-8")
+
+
+def load_model(path: Path | str) -> dict[str, Any]:
+    model: dict[str, Any] = json.loads(Path(path).read_text(encoding="utf-8"))
+    return model
+
+
+def model_version(model: Mapping[str, Any]) -> str:
+    """A stable id for a model: the same parameters give the same version, whatever key order."""
+    canonical = json.dumps(model, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return "fs-" + hashlib.sha256(canonical.encode()).hexdigest()[:12]
