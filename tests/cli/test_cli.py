@@ -3,26 +3,15 @@
 from __future__ import annotations
 
 import csv
-import os
 import subprocess
-import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pyarrow.parquet as pq
 
 from idres.resolver.transport.server import IdresServer
 
-
-def idres(*args: str, database_url: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "IDRES_DATABASE_URL": database_url}
-    return subprocess.run(
-        [sys.executable, "-m", "idres.cli", *args],
-        env=env,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+Idres = Callable[..., subprocess.CompletedProcess[str]]
 
 
 def write_csv(path: Path, rows: list[dict[str, str]]) -> None:
@@ -34,7 +23,9 @@ def write_csv(path: Path, rows: list[dict[str, str]]) -> None:
         writer.writerows(rows)
 
 
-def test_ingest_reports_bad_rows_and_loads_the_rest(tmp_path: Path, database_url: str) -> None:
+def test_ingest_reports_bad_rows_and_loads_the_rest(
+    idres: Idres, tmp_path: Path, database_url: str
+) -> None:
     data = tmp_path / "records.csv"
     write_csv(
         data,
@@ -71,12 +62,14 @@ def test_ingest_reports_bad_rows_and_loads_the_rest(tmp_path: Path, database_url
     assert pq.read_table(parquet).num_rows == 3
 
 
-def test_ingest_of_a_missing_file_is_a_clear_error(tmp_path: Path, database_url: str) -> None:
+def test_ingest_of_a_missing_file_is_a_clear_error(
+    idres: Idres, tmp_path: Path, database_url: str
+) -> None:
     done = idres("ingest", str(tmp_path / "nope.csv"), database_url=database_url, cwd=tmp_path)
     assert done.returncode == 1 and "no such file" in done.stderr
 
 
-def test_generate_then_ingest(tmp_path: Path, database_url: str) -> None:
+def test_generate_then_ingest(idres: Idres, tmp_path: Path, database_url: str) -> None:
     out = tmp_path / "people.jsonl"
     made = idres(
         "generate",
@@ -97,7 +90,9 @@ def test_generate_then_ingest(tmp_path: Path, database_url: str) -> None:
     assert 60 <= int(created.split()[-1].replace(",", "")) < 200
 
 
-def test_resolve_prints_the_answer(server: IdresServer, database_url: str, tmp_path: Path) -> None:
+def test_resolve_prints_the_answer(
+    idres: Idres, server: IdresServer, database_url: str, tmp_path: Path
+) -> None:
     obs = server.resolver.observe_values({"record_id": "w1", "email": "dee@post.co.uk"})
     done = idres(
         "resolve",

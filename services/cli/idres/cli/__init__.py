@@ -8,7 +8,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-VERBS = ("serve", "ingest", "export", "resolve", "generate", "evaluate", "demo")
+VERBS = ("serve", "ingest", "export", "resolve", "generate", "train", "evaluate", "demo")
 
 
 def build_parser() -> argparse.ArgumentParser:
