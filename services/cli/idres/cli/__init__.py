@@ -8,7 +8,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-VERBS = ("serve", "ingest", "export", "resolve", "generate", "train", "evaluate", "demo")
+VERBS = ("serve", "ingest", "export", "resolve", "generate", "train", "dedup", "evaluate", "demo")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,6 +31,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     if not args.verbose:
         logging.getLogger("pgserver").setLevel(logging.WARNING)
+        # Splink narrates every training step; the verbs print their own summaries.
+        logging.getLogger("splink").setLevel(logging.ERROR)
     try:
         code: int = args.func(args)
     except KeyboardInterrupt:
