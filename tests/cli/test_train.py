@@ -11,6 +11,9 @@ from pathlib import Path
 import psycopg
 
 from idres.ingest.generator import write_generated
+from idres.resolver.adapters.database import Database
+from idres.resolver.adapters.model_store import ModelStore
+from idres.resolver.adapters.store import Store
 from idres.resolver.domain.scoring import MatchModel
 
 Idres = Callable[..., subprocess.CompletedProcess[str]]
@@ -65,6 +68,13 @@ def test_train_from_a_file_then_from_the_store(
     second = re.search(r"model (fs-[0-9a-f]{12}) \(active\)", again.stdout)
     assert second and second.group(1) != found.group(1)
     assert active_versions(database_url) == [(found.group(1), False), (second.group(1), True)]
+    db = Database(database_url, pool_size=1)
+    try:
+        active = ModelStore(Store(db)).active()
+    finally:
+        db.close()
+    assert active is not None and active[0] == second.group(1)
+    assert MatchModel.from_splink(active[1]).levels().keys() == model.levels().keys()
 
 
 def test_train_needs_records(idres: Idres, tmp_path: Path, database_url: str) -> None:

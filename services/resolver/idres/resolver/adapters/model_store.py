@@ -33,11 +33,6 @@ class ModelStore:
             row = tx.conn.execute("SELECT version, model FROM models WHERE active").fetchone()
         return (row[0], row[1]) if row else None
 
-    def versions(self) -> list[tuple[str, bool]]:
-        with self.store.transaction() as tx:
-            rows = tx.conn.execute("SELECT version, active FROM models ORDER BY created_at")
-            return [(version, active) for version, active in rows]
-
 
 def stored_records(store: Store) -> Iterator[dict[str, str]]:
     """Every stored record back in the canonical schema, identifiers as normalized."""
