@@ -27,6 +27,7 @@ from idres.ingest.training import (
 )
 from idres.resolver.domain.jaro_winkler import jaro_winkler, jaro_winkler_at_least
 from idres.resolver.domain.levels import UnsupportedModel
+from idres.resolver.domain.names import nickname_group
 from idres.resolver.domain.scoring import (
     FEATURE_COLUMNS,
     Features,
@@ -53,6 +54,8 @@ NAME_PAIRS: tuple[tuple[str, str], ...] = (
     ("łukasz", "lukasz"),
     ("a", "b"),
     ("a", "ab"),
+    ("robert", "bob"),  # same nickname group, far apart as spelled
+    ("margaret", "peggy"),
 )
 DOB_VARIANTS: tuple[tuple[str, str], ...] = (
     ("1984-03-07", "1984-03-07"),
@@ -130,6 +133,10 @@ def _same_person_pairs(
 
 
 def _variant(row: Row, **changes: str | None) -> Row:
+    """A changed row, its derived columns kept consistent as `features` would make them."""
+    if "given_name" in changes:
+        given = changes["given_name"]
+        changes["given_name_group"] = nickname_group(given) if given else None
     return {**row, **changes}
 
 
@@ -426,6 +433,7 @@ def test_features_use_the_domain_normalizers() -> None:
         "device_id": None,  # placeholder
         "loyalty_card": None,
         "given_name": "zoe",
+        "given_name_group": "zoe",
         "surname": "obriensmith",
         "dob": "1980-02-03",
         "postcode": "SW1A 1AA",

@@ -84,6 +84,26 @@ def _name(column: str) -> Any:
     )
 
 
+def _given_name() -> Any:
+    """Jaro-Winkler levels with a nickname level between them: Bob is Robert, but no spelling
+    measure can tell."""
+    high, low = NAME_THRESHOLDS
+    return cl.CustomComparison(
+        output_column_name="given_name",
+        comparison_description="given_name: exact, Jaro-Winkler, same nickname group",
+        comparison_levels=[
+            cll.NullLevel("given_name"),
+            cll.ExactMatchLevel("given_name", term_frequency_adjustments=True),
+            cll.JaroWinklerLevel("given_name", high),
+            cll.ExactMatchLevel("given_name_group").configure(
+                label_for_charts="Same nickname group"
+            ),
+            cll.JaroWinklerLevel("given_name", low),
+            cll.ElseLevel(),
+        ],
+    )
+
+
 def _dob() -> Any:
     return cl.CustomComparison(
         output_column_name="dob",
@@ -121,7 +141,7 @@ def build_settings(
         unique_id_column_name="unique_id",
         comparisons=[
             *(_exact(column) for column in IDENTIFIER_COLUMNS),
-            _name("given_name"),
+            _given_name(),
             _name("surname"),
             _dob(),
             _postcode(),

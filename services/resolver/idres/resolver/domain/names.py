@@ -87,6 +87,33 @@ def _build_groups() -> dict[str, frozenset[str]]:
 _GROUPS = _build_groups()
 
 
+def _group_keys() -> dict[str, str]:
+    """One key per connected set of names (alex joins alexander and alexandra), so that
+    "same nickname group" is a plain equality a SQL engine evaluates the same way."""
+    parent = {name: name for name in _GROUPS}
+
+    def root(name: str) -> str:
+        while parent[name] != name:
+            name = parent[name]
+        return name
+
+    for name, members in _GROUPS.items():
+        for other in members:
+            a, b = root(name), root(other)
+            if a != b:
+                parent[max(a, b)] = min(a, b)
+    return {name: root(name) for name in _GROUPS}
+
+
+_GROUP_KEYS = _group_keys()
+
+
+def nickname_group(name: str) -> str:
+    """The nickname group of a folded given name's first word, or that word itself."""
+    first = name.split(" ", 1)[0]
+    return _GROUP_KEYS.get(first, first)
+
+
 @lru_cache(maxsize=65536)
 def fold(name: str) -> str:
     """Case, accents and punctuation do not tell people apart."""

@@ -21,7 +21,7 @@ from idres.resolver.domain.levels import (
     conjunction,
     exact_column,
 )
-from idres.resolver.domain.names import fold
+from idres.resolver.domain.names import fold, nickname_group
 from idres.resolver.domain.normalize import DEFAULT_RULES, NormalizationRules
 from idres.resolver.domain.records import FIELD_OF_KIND, Query, Record, parse_query
 
@@ -30,6 +30,7 @@ IDENTIFIER_COLUMNS: tuple[str, ...] = ("email", "phone", "handle", "device_id", 
 FEATURE_COLUMNS: tuple[str, ...] = (
     *IDENTIFIER_COLUMNS,
     "given_name",
+    "given_name_group",
     "surname",
     "dob",
     "postcode",
@@ -58,7 +59,8 @@ def features(
         if not observed.placeholder and out[column] is None:
             out[column] = observed.identifier.value
     attributes = query.attributes
-    out["given_name"] = _folded(attributes.given_name)
+    out["given_name"] = given = _folded(attributes.given_name)
+    out["given_name_group"] = nickname_group(given) if given else None
     out["surname"] = _folded(attributes.surname)
     out["dob"] = attributes.dob.isoformat() if attributes.dob else None
     postcode, sector, district = postcode_parts(attributes.postcode)
