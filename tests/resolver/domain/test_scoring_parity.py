@@ -55,6 +55,8 @@ NAME_PAIRS: tuple[tuple[str, str], ...] = (
     ("a", "b"),
     ("a", "ab"),
     ("robert", "bob"),  # same nickname group, far apart as spelled
+    ("j", "john"),  # an initial
+    ("jane", "jo"),  # the same initial, not the same name
     ("margaret", "peggy"),
 )
 DOB_VARIANTS: tuple[tuple[str, str], ...] = (
@@ -137,6 +139,7 @@ def _variant(row: Row, **changes: str | None) -> Row:
     if "given_name" in changes:
         given = changes["given_name"]
         changes["given_name_group"] = nickname_group(given) if given else None
+        changes["given_name_initial"] = given[0] if given else None
     return {**row, **changes}
 
 
@@ -434,6 +437,7 @@ def test_features_use_the_domain_normalizers() -> None:
         "loyalty_card": None,
         "given_name": "zoe",
         "given_name_group": "zoe",
+        "given_name_initial": "z",
         "surname": "obriensmith",
         "dob": "1980-02-03",
         "postcode": "SW1A 1AA",

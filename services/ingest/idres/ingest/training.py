@@ -90,7 +90,7 @@ def _given_name() -> Any:
     high, low = NAME_THRESHOLDS
     return cl.CustomComparison(
         output_column_name="given_name",
-        comparison_description="given_name: exact, Jaro-Winkler, same nickname group",
+        comparison_description="given_name: exact, Jaro-Winkler, nickname group, initial",
         comparison_levels=[
             cll.NullLevel("given_name"),
             cll.ExactMatchLevel("given_name", term_frequency_adjustments=True),
@@ -99,6 +99,8 @@ def _given_name() -> Any:
                 label_for_charts="Same nickname group"
             ),
             cll.JaroWinklerLevel("given_name", low),
+            # "J." at a till and "John" online; also John and Jane, which training weighs.
+            cll.ExactMatchLevel("given_name_initial").configure(label_for_charts="Same initial"),
             cll.ElseLevel(),
         ],
     )

@@ -31,6 +31,7 @@ FEATURE_COLUMNS: tuple[str, ...] = (
     *IDENTIFIER_COLUMNS,
     "given_name",
     "given_name_group",
+    "given_name_initial",
     "surname",
     "dob",
     "postcode",
@@ -61,6 +62,7 @@ def features(
     attributes = query.attributes
     out["given_name"] = given = _folded(attributes.given_name)
     out["given_name_group"] = nickname_group(given) if given else None
+    out["given_name_initial"] = given[0] if given else None
     out["surname"] = _folded(attributes.surname)
     out["dob"] = attributes.dob.isoformat() if attributes.dob else None
     postcode, sector, district = postcode_parts(attributes.postcode)
