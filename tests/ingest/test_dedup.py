@@ -17,8 +17,9 @@ from idres.cli import dedup as dedup_cli
 from idres.ingest.dedup import DedupResult, dedup, write_clusters
 from idres.ingest.evaluation import evaluate_files
 from idres.ingest.files import open_table
+from idres.ingest.frame import model_frame
 from idres.ingest.generator import write_generated
-from idres.ingest.training import model_frame, save_model
+from idres.ingest.training import save_model
 
 MAX_PAIRS = 50_000
 BROKEN_ID = "broken-row-1"

@@ -17,10 +17,10 @@ import pyarrow as pa
 import pytest
 from splink import DuckDBAPI, Linker
 
+from idres.ingest.frame import model_frame
 from idres.ingest.generator import generate
 from idres.ingest.training import (
     load_model,
-    model_frame,
     model_version,
     save_model,
     train,

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import argparse
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from idres.cli import render
 from idres.cli.common import fail, load_settings
-from idres.ingest.files import open_table
-from idres.ingest.training import DEFAULT_MAX_PAIRS, model_frame, model_version, save_model, train
+from idres.ingest.frame import model_frame, read_file
+from idres.ingest.training import DEFAULT_MAX_PAIRS, model_version, save_model, train
 from idres.resolver.adapters.database import open_database
 from idres.resolver.adapters.model_store import ModelStore, stored_records
 from idres.resolver.adapters.store import Store
@@ -36,13 +35,6 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.set_defaults(func=run)
 
 
-def _file_records(path: Path) -> Iterator[dict[str, str]]:
-    with open_table(path) as table:
-        for row in table:
-            if row.error is None:
-                yield row.values
-
-
 def run(args: argparse.Namespace) -> int:
     settings = load_settings()
     if args.file is not None and not args.file.exists():
@@ -53,9 +45,15 @@ def run(args: argparse.Namespace) -> int:
         return fail(str(exc))
     try:
         store = Store(db)
-        records = stored_records(store) if args.from_store else _file_records(args.file)
         try:
-            frame = model_frame(records)
+            if args.from_store:
+                frame = model_frame(stored_records(store))
+            else:
+                read = read_file(args.file, progress=True)
+                frame = read.table()
+                print(
+                    f"{len(read.rejected_rows):,} of {read.rows_read:,} rows rejected", flush=True
+                )
         except ValueError as exc:
             return fail(str(exc))
         if frame.num_rows < 2:

@@ -20,29 +20,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from splink import DuckDBAPI, Linker
 from splink.internals.splink_dataframe import SplinkDataFrame
-from tqdm import tqdm
 
-from idres.ingest.files import RawRow, open_table, write_table
+from idres.ingest.files import write_table
+from idres.ingest.frame import BATCH_ROWS, Rejection, read_file
 from idres.ingest.training import DEFAULT_MAX_PAIRS, model_version, train
-from idres.resolver.domain.errors import ValidationError
-from idres.resolver.domain.records import parse_record
-from idres.resolver.domain.scoring import FEATURE_COLUMNS, features
 
 DEFAULT_THRESHOLD = 0.9
 DEFAULT_SEED = 42
 OUTPUT_COLUMNS: tuple[str, str] = ("record_id", "cluster_id")
-_FRAME_COLUMNS: tuple[str, ...] = ("unique_id", *FEATURE_COLUMNS)
-_BATCH_ROWS = 65_536
-# Reasons are kept for the first few rejected rows only; their row numbers are all kept.
-_REASONS_KEPT = 20
-
-
-@dataclass(frozen=True, slots=True)
-class Rejection:
-    """A data row left out: its number in the file (from 1) and why."""
-
-    row: int
-    reason: str
 
 
 @dataclass(slots=True)
@@ -112,71 +97,6 @@ class _Steps:
             )
 
 
-@dataclass(slots=True)
-class _Frame:
-    """The model frame built batch by batch, and the rows that could not join it."""
-
-    batches: list[pa.RecordBatch] = field(default_factory=list)
-    rows_read: int = 0
-    rejected_rows: list[int] = field(default_factory=list)
-    rejections: list[Rejection] = field(default_factory=list)
-
-    def reject(self, row: int, reason: str) -> None:
-        self.rejected_rows.append(row)
-        if len(self.rejections) < _REASONS_KEPT:
-            self.rejections.append(Rejection(row, reason))
-
-    def table(self) -> pa.Table:
-        schema = pa.schema([(name, pa.string()) for name in _FRAME_COLUMNS])
-        return pa.Table.from_batches(self.batches, schema=schema).combine_chunks()
-
-
-def _flush(columns: dict[str, list[str | None]]) -> pa.RecordBatch:
-    batch = pa.record_batch(
-        {name: pa.array(values, pa.string()) for name, values in columns.items()}
-    )
-    for values in columns.values():
-        values.clear()
-    return batch
-
-
-def _read_frame(rows: Iterator[RawRow]) -> _Frame:
-    """The same frame as `training.model_frame`, but rejections are counted, not dropped."""
-    frame = _Frame()
-    columns: dict[str, list[str | None]] = {name: [] for name in _FRAME_COLUMNS}
-    seen: set[str] = set()
-    for raw in rows:
-        frame.rows_read += 1
-        if raw.error is not None:
-            frame.reject(raw.number, raw.error)
-            continue
-        try:
-            record = parse_record(raw.values, prefix="")
-        except ValidationError as exc:
-            frame.reject(raw.number, str(exc))
-            continue
-        if record.record_id in seen:
-            frame.reject(raw.number, f"duplicate record_id {record.record_id!r}")
-            continue
-        seen.add(record.record_id)
-        columns["unique_id"].append(record.record_id)
-        for name, value in features(record).items():
-            columns[name].append(value)
-        if len(columns["unique_id"]) == _BATCH_ROWS:
-            frame.batches.append(_flush(columns))
-    frame.batches.append(_flush(columns))
-    return frame
-
-
-def _read(path: Path, progress: bool) -> _Frame:
-    with open_table(path) as table:
-        rows: Iterator[RawRow] = iter(table)
-        if progress:
-            total = table.count_rows()
-            rows = iter(tqdm(rows, total=total, unit=" rows", desc="read", leave=False))
-        return _read_frame(rows)
-
-
 def _predict(
     frame: pa.Table, model: Mapping[str, Any], threshold: float
 ) -> tuple[Linker, SplinkDataFrame, int]:
@@ -230,7 +150,7 @@ def dedup(
     if max_pairs < 1:
         raise ValueError(f"max pairs must be positive, not {max_pairs}")
     steps = _Steps(progress, stream or sys.stderr)
-    read = _read(Path(input_path), progress)
+    read = read_file(Path(input_path), progress=progress)
     frame = read.table()
     steps.done("read", f"{frame.num_rows:,} records, {len(read.rejected_rows):,} rejected")
     if frame.num_rows < 2:
@@ -260,7 +180,7 @@ def dedup(
 
 
 def _rows(assignments: pa.Table) -> Iterator[tuple[str, str]]:
-    for batch in assignments.to_batches(max_chunksize=_BATCH_ROWS):
+    for batch in assignments.to_batches(max_chunksize=BATCH_ROWS):
         ids = batch.column(0).to_pylist()
         clusters = batch.column(1).to_pylist()
         yield from zip(ids, clusters, strict=True)

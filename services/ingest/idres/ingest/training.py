@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +18,7 @@ import splink.comparison_level_library as cll
 import splink.comparison_library as cl
 from splink import DuckDBAPI, Linker, SettingsCreator, block_on
 
-from idres.resolver.domain.errors import ValidationError
-from idres.resolver.domain.records import parse_record
-from idres.resolver.domain.scoring import FEATURE_COLUMNS, IDENTIFIER_COLUMNS, features
+from idres.resolver.domain.scoring import IDENTIFIER_COLUMNS
 
 NAME_THRESHOLDS: tuple[float, float] = (0.92, 0.80)
 DEFAULT_MAX_PAIRS = 5_000_000
@@ -51,27 +49,6 @@ _DOB_SWAPPED = (
     ' AND substr("dob_l", 9, 2) = substr("dob_r", 6, 2)'
 )
 _DOB_SAME_YEAR = 'substr("dob_l", 1, 4) = substr("dob_r", 1, 4)'
-
-
-def model_frame(records: Iterable[Mapping[str, str]]) -> pa.Table:
-    """One row per valid record: `unique_id` (the record id) and the model's columns.
-
-    Invalid rows are skipped, as ingest skips them; a repeated record id keeps its first row.
-    """
-    columns: dict[str, list[str | None]] = {name: [] for name in ("unique_id", *FEATURE_COLUMNS)}
-    seen: set[str] = set()
-    for values in records:
-        try:
-            record = parse_record(values)
-        except ValidationError:
-            continue
-        if record.record_id in seen:
-            continue
-        seen.add(record.record_id)
-        columns["unique_id"].append(record.record_id)
-        for name, value in features(record).items():
-            columns[name].append(value)
-    return pa.table({name: pa.array(values, pa.string()) for name, values in columns.items()})
 
 
 def _exact(column: str) -> Any:
@@ -163,7 +140,7 @@ def train(
     recall: float = 0.7,
     em_rules: Sequence[Sequence[str]] = EM_RULES,
 ) -> dict[str, Any]:
-    """Trains on a `model_frame` table and returns Splink's model JSON.
+    """Trains on a model frame (`idres.ingest.frame`) and returns Splink's model JSON.
 
     u comes from random sampling, the prior from deterministic rules scaled by `recall`, and
     m from EM sessions; `max_pairs` caps both the u sample and each EM session, which is
