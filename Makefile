@@ -49,6 +49,7 @@ check: lint typecheck test
 
 bench: install
 	$(PY) -m loadtests.bench
+	$(PY) -m loadtests.bench_scoring
 
 clean:
 	rm -rf $(VENV) proto/gen .idres .pytest_cache .mypy_cache .ruff_cache

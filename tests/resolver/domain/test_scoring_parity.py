@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import math
 import random
-import time
 from collections import defaultdict
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -30,7 +29,6 @@ from idres.resolver.domain.levels import UnsupportedModel
 from idres.resolver.domain.names import nickname_group
 from idres.resolver.domain.scoring import (
     FEATURE_COLUMNS,
-    Features,
     MatchModel,
     Score,
     TermFrequencies,
@@ -83,7 +81,6 @@ class Trained:
     table: pa.Table
     rows: list[Row]
     person_of: dict[str, str]
-    seconds: float
 
 
 @dataclass(frozen=True)
@@ -97,11 +94,9 @@ class Scored:
 def trained() -> Trained:
     data = generate(1500, 3)
     table = model_frame(data.records)
-    started = time.perf_counter()
     model = train(table, seed=7, max_pairs=300_000)
-    seconds = time.perf_counter() - started
     rows: list[Row] = table.to_pylist()
-    return Trained(model, table, rows, dict(data.truth), seconds)
+    return Trained(model, table, rows, dict(data.truth))
 
 
 @pytest.fixture(scope="module")
@@ -214,8 +209,8 @@ def _splink_scores(trained: Trained, pairs: list[tuple[Row, Row]]) -> list[dict[
 # ---- parity --------------------------------------------------------------------------
 
 
-def test_training_is_quick_and_the_parity_set_is_large(trained: Trained, scored: Scored) -> None:
-    assert trained.seconds < 40
+def test_the_parity_set_is_large(scored: Scored) -> None:
+    # Training time and scoring speed are figures of `make bench`, not assertions here.
     assert len(scored.pairs) >= 2000
 
 
@@ -471,14 +466,3 @@ def test_jaro_winkler_is_duckdbs_bit_for_bit() -> None:
         assert jaro_winkler(a, b) == want, (a, b)
         for threshold in (0.8, 0.92, want):
             assert jaro_winkler_at_least(a, b, threshold) == (want >= threshold), (a, b)
-
-
-def test_scoring_takes_microseconds(trained: Trained, scored: Scored) -> None:
-    model = MatchModel.from_splink(trained.model)
-    tf = TermFrequencies.from_rows(trained.rows, model.tf_columns)
-    pairs: list[tuple[Features, Features]] = list(scored.pairs)
-    started = time.perf_counter()
-    for left, right in pairs:
-        model.score(left, right, tf)
-    per_pair = (time.perf_counter() - started) / len(pairs)
-    assert per_pair < 200e-6  # generous for slow CI; typically far lower
