@@ -40,7 +40,7 @@ def test_observe_creates_links_and_merges(resolver: Resolver) -> None:
     assert {r.record_id for r in view.records} == {"w-1", "c-1", "w-2", "a-1"}
     assert view.merged_ids == (b.customer_id,)
     answer = resolver.resolve_values({"phone": "07911123456"})
-    assert (answer.plan.decision, answer.plan.target) == (Decision.MATCH, a.customer_id)
+    assert (answer.decision, answer.target) == (Decision.MATCH, a.customer_id)
 
 
 def test_every_change_writes_its_event(resolver: Resolver) -> None:
@@ -92,8 +92,8 @@ def test_a_shared_store_phone_does_not_glue_shoppers(resolver: Resolver) -> None
         )
     assert count(resolver.db.url, "customers") == len(names)
     answer = resolver.resolve_values({"phone": STORE_PHONE})
-    assert answer.plan.decision is Decision.NO_MATCH
-    assert answer.plan.evidence[0].outcome.value == "shared"
+    assert answer.decision is Decision.NO_MATCH
+    assert answer.evidence[0].outcome.value == "shared"
     # Once shared, the phone links nobody, not even a shopper with no name.
     resolver.observe_values(rec("till-x", phone=STORE_PHONE))
     assert count(resolver.db.url, "customers") == len(names) + 1
@@ -113,9 +113,9 @@ def test_a_household_landline_does_not_merge_its_household(resolver: Resolver) -
     bob = resolver.observe_values(rec("c2", phone=landline, given_name="Bob", surname="Roe"))
     assert ann.customer_id != bob.customer_id
     found = resolver.resolve_values({"phone": landline, "given_name": "Robert"})
-    assert found.plan.target == bob.customer_id
+    assert found.target == bob.customer_id
     unsure = resolver.resolve_values({"phone": landline})
-    assert unsure.plan.decision is Decision.POSSIBLE_MATCH
+    assert unsure.decision is Decision.POSSIBLE_MATCH
 
 
 def test_the_live_index_matches_one_rebuilt_from_the_store(resolver: Resolver) -> None:

@@ -5,7 +5,13 @@ from __future__ import annotations
 from datetime import date
 
 from idres.resolver.domain.identifiers import Identifier, IdentifierKind, IdentifierStatus
-from idres.resolver.domain.linking import Decision, EvidenceOutcome, ValueState, decide
+from idres.resolver.domain.linking import (
+    Decision,
+    EvidenceOutcome,
+    ValueState,
+    decide,
+    newly_shared,
+)
 from idres.resolver.domain.profiles import Profile
 from idres.resolver.domain.records import Attributes, Observed, Query
 
@@ -121,7 +127,8 @@ def test_a_value_is_flagged_shared_once_too_many_people_hold_it() -> None:
         f"c{i}": profile(f"c{i}", i, name) for i, name in enumerate(["Al", "Bea", "Cy", "Di"])
     }
     states = {PHONE: held(*holders)}
-    plan = decide(query(PHONE, given="Eve"), states, holders)
-    assert plan.target is None and plan.newly_shared == (PHONE,)
-    plan = decide(query(PHONE, given="Eve"), {PHONE: held("c0", "c1")}, holders)
-    assert plan.newly_shared == ()
+    eve = query(PHONE, given="Eve")
+    plan = decide(eve, states, holders)
+    assert plan.target is None and newly_shared(eve, states, plan) == (PHONE,)
+    fewer = {PHONE: held("c0", "c1")}
+    assert newly_shared(eve, fewer, decide(eve, fewer, holders)) == ()

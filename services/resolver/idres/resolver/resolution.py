@@ -37,6 +37,7 @@ from idres.resolver.domain.linking import (
     Plan,
     ValueState,
     decide,
+    newly_shared,
 )
 from idres.resolver.domain.normalize import NormalizationRules
 from idres.resolver.domain.profiles import Profile
@@ -64,12 +65,6 @@ class Observation:
     absorbed: tuple[str, ...]
     statuses: dict[Identifier, IdentifierStatus]
     plan: Plan | None
-
-
-@dataclass(frozen=True, slots=True)
-class Resolution:
-    plan: Plan
-    query: Query
 
 
 class Resolver:
@@ -136,7 +131,8 @@ class Resolver:
                 return self._repeat(tx, record, *seen)
             states, profiles = self._locked_view(tx, idents)
             plan = decide(record.query, states, profiles, self.policy)
-            observation = self._apply(tx, record, plan, states)
+            shared = newly_shared(record.query, states, plan, self.policy)
+            observation = self._apply(tx, record, plan, states, shared)
             events = tx.events
         self.index.apply(events)
         self._sync.mark(e.id for e in events)
@@ -169,6 +165,7 @@ class Resolver:
         record: Record,
         plan: Plan,
         states: dict[Identifier, ValueState],
+        shared: tuple[Identifier, ...],
     ) -> Observation:
         a = record.attributes
         attrs = [a.given_name, a.surname, a.dob.isoformat() if a.dob else None]
@@ -184,21 +181,21 @@ class Resolver:
         if plan.absorbed:
             tx.emit(EventType.MERGED, target, {"absorbed": list(plan.absorbed)})
         tx.insert_record(record, target)
-        holds = self._classify(tx, record, plan, states, target)
+        holds = self._classify(tx, record, shared, states, target)
         tx.emit(
             EventType.LINKED,
             target,
             {"record_id": record.record_id, "attributes": attrs, "holds": holds},
         )
         tx.flush()
-        statuses = _statuses(record, states, plan.newly_shared)
+        statuses = _statuses(record, states, shared)
         return Observation(target, outcome, plan.absorbed, statuses, plan)
 
     @staticmethod
     def _classify(
         tx: Transaction,
         record: Record,
-        plan: Plan,
+        shared: tuple[Identifier, ...],
         states: dict[Identifier, ValueState],
         target: str,
     ) -> list[list[str]]:
@@ -208,7 +205,7 @@ class Resolver:
         for observed in record.identifiers:
             ident = observed.identifier
             known = states.get(ident)
-            if ident in plan.newly_shared:
+            if ident in shared:
                 tx.set_status(ident, IdentifierStatus.SHARED)
                 tx.emit(EventType.FLAGGED, target, _flag(ident, IdentifierStatus.SHARED))
             elif observed.placeholder:
@@ -225,12 +222,12 @@ class Resolver:
 
     # --- read path --------------------------------------------------------------------
 
-    def resolve_values(self, values: Mapping[str, str]) -> Resolution:
+    def resolve_values(self, values: Mapping[str, str]) -> Plan:
         return self.resolve(parse_query(values, self.rules))
 
-    def resolve(self, query: Query) -> Resolution:
+    def resolve(self, query: Query) -> Plan:
         states, profiles = self.index.lookup(o.identifier for o in query.identifiers)
-        return Resolution(decide(query, states, profiles, self.policy), query)
+        return decide(query, states, profiles, self.policy)
 
     def customer(self, customer_id: str) -> tuple[CustomerView, str]:
         """The live customer for an id or alias, and the id asked for."""

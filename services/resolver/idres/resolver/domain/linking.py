@@ -89,7 +89,6 @@ class Plan:
     target: str | None
     absorbed: tuple[str, ...]
     evidence: tuple[Evidence, ...]
-    newly_shared: tuple[Identifier, ...]
     others: tuple[str, ...]
 
 
@@ -108,21 +107,18 @@ def decide(
     """Decides the customer for `query` from the states of its values and their holders."""
     scan = _scan(query, states, profiles, policy)
     if not scan.accepted:
-        newly = _newly_shared(query, states, None, (), policy)
-        return Plan(Decision.NO_MATCH, None, (), tuple(scan.evidence), newly, ())
+        return Plan(Decision.NO_MATCH, None, (), tuple(scan.evidence), ())
     ranks = {c: _rank(c, scan.accepted[c], profiles, policy) for c in scan.accepted}
     ranked = sorted(ranks, key=ranks.__getitem__)
     merged = _mergeable(ranked, profiles)
     others = tuple(c for c in ranked if c not in merged)
     if others and ranks[others[0]][:2] == ranks[ranked[0]][:2]:
         # Two people fit equally well: guessing would attach the record to the wrong one.
-        newly = _newly_shared(query, states, None, (), policy)
-        return Plan(Decision.POSSIBLE_MATCH, None, (), tuple(scan.evidence), newly, tuple(ranked))
+        return Plan(Decision.POSSIBLE_MATCH, None, (), tuple(scan.evidence), tuple(ranked))
     survivor = min(merged, key=lambda c: profiles[c].seq)
     absorbed = tuple(sorted(c for c in merged if c != survivor))
     evidence = _settle(scan.evidence, set(merged)) if others else tuple(scan.evidence)
-    newly = _newly_shared(query, states, survivor, absorbed, policy)
-    return Plan(Decision.MATCH, survivor, absorbed, evidence, newly, others)
+    return Plan(Decision.MATCH, survivor, absorbed, evidence, others)
 
 
 def _scan(
@@ -230,14 +226,16 @@ def _settle(evidence: list[Evidence], merged: set[str]) -> tuple[Evidence, ...]:
     return tuple(settled)
 
 
-def _newly_shared(
+def newly_shared(
     query: Query,
     states: Mapping[Identifier, ValueState],
-    survivor: str | None,
-    absorbed: tuple[str, ...],
-    policy: LinkPolicy,
+    plan: Plan,
+    policy: LinkPolicy = DEFAULT_POLICY,
 ) -> tuple[Identifier, ...]:
-    """Values whose holder count, after this plan, exceeds their kind's limit."""
+    """Values whose holder count, once `plan` is carried out, exceeds their kind's limit.
+
+    Only writing needs this, so `decide` leaves it out of the read path."""
+    survivor, absorbed = plan.target, plan.absorbed
     flagged = []
     for observed in query.identifiers:
         state = states.get(observed.identifier, ValueState())

@@ -10,7 +10,7 @@ from idres.resolver.adapters.store import CustomerView, StoredRecord
 from idres.resolver.domain import linking
 from idres.resolver.domain.identifiers import Identifier, IdentifierKind, IdentifierStatus
 from idres.resolver.domain.records import CANONICAL_COLUMNS
-from idres.resolver.resolution import Observation, Outcome, Resolution
+from idres.resolver.resolution import Observation, Outcome
 from idres.v1 import identity_pb2 as pb
 
 _RESOLVE_FIELDS = tuple(f.name for f in pb.ResolveRequest.DESCRIPTOR.fields)
@@ -76,8 +76,7 @@ def observe_response(obs: Observation, model_version: str) -> pb.ObserveResponse
     )
 
 
-def resolve_response(res: Resolution, model_version: str) -> pb.ResolveResponse:
-    plan = res.plan
+def resolve_response(plan: linking.Plan, model_version: str) -> pb.ResolveResponse:
     matched = [
         identifier(e.identifier, IdentifierStatus.ACTIVE)
         for e in plan.evidence

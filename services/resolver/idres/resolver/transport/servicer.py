@@ -39,10 +39,10 @@ class IdentityServicer(rpc.IdentityServiceServicer):
         self, request: pb.ResolveRequest, context: grpc.aio.ServicerContext
     ) -> pb.ResolveResponse:
         try:
-            res = self.resolver.resolve_values(convert.query_values(request))
+            plan = self.resolver.resolve_values(convert.query_values(request))
         except IdresError as exc:
             await context.abort_with_status(to_status(exc))
-        return convert.resolve_response(res, self.resolver.model_version)
+        return convert.resolve_response(plan, self.resolver.model_version)
 
     async def GetCustomer(  # noqa: N802
         self, request: pb.GetCustomerRequest, context: grpc.aio.ServicerContext
