@@ -10,13 +10,12 @@ import grpc
 
 from idres.cli import render
 from idres.cli.common import load_settings
-from idres.ingest.files import write_table
-from idres.ingest.generator import generate
+from idres.ingest.generator import default_truth_path, generate, write_dataset
 from idres.ingest.loader import ingest_file
 from idres.resolver.adapters.database import embedded_server_url, ensure_database
 from idres.resolver.domain.errors import InvalidValue
 from idres.resolver.domain.normalize import normalize
-from idres.resolver.domain.records import CANONICAL_COLUMNS, IDENTIFIER_FIELDS
+from idres.resolver.domain.records import IDENTIFIER_FIELDS
 from idres.resolver.transport.server import create_server
 from idres.v1 import identity_pb2 as pb
 from idres.v1 import identity_pb2_grpc as rpc
@@ -52,10 +51,7 @@ def run(args: argparse.Namespace) -> int:
     settings = dataclasses.replace(settings, database_url=url)
     data = generate(args.persons, args.seed)
     sample = settings.data_dir / "demo" / "sample.csv"
-    sample.parent.mkdir(parents=True, exist_ok=True)
-    write_table(
-        sample, CANONICAL_COLUMNS, ([r[c] for c in CANONICAL_COLUMNS] for r in data.records)
-    )
+    write_dataset(data, sample, default_truth_path(sample))
     print(f"1. generated {len(data.records):,} records of {args.persons:,} people: {sample}")
     server = create_server(settings)
     print("2. ingesting through the linking rules")

@@ -970,8 +970,12 @@ def write_generated(
     split_suffix(truth_path)  # fail on a bad extension before generating anything
     if truth_path.resolve() == out.resolve():
         raise ValueError("the ground-truth file must differ from the output file")
-    data = generate(persons, seed)
+    return write_dataset(generate(persons, seed), out, truth_path)
+
+
+def write_dataset(data: GeneratedData, out: Path, truth: Path) -> tuple[Path, Path, int]:
+    """Writes generated records to `out` and their ground truth to `truth`."""
     rows = ([record[c] for c in CANONICAL_COLUMNS] for record in data.records)
     count = write_table(out, CANONICAL_COLUMNS, rows)
-    write_table(truth_path, TRUTH_COLUMNS, data.truth)
-    return out, truth_path, count
+    write_table(truth, TRUTH_COLUMNS, data.truth)
+    return out, truth, count

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -92,12 +92,12 @@ def _bounded(
     pool: ThreadPoolExecutor, resolver: Resolver, rows: Iterator[RawRow], window: int
 ) -> Iterator[tuple[RawRow, Future[Observation] | None]]:
     """Keeps at most `window` rows in flight, yielding results in file order."""
-    pending: list[tuple[RawRow, Future[Observation] | None]] = []
+    pending: deque[tuple[RawRow, Future[Observation] | None]] = deque()
     for row in rows:
         future = None if row.error else pool.submit(resolver.observe_values, row.values)
         pending.append((row, future))
         if len(pending) >= window:
-            yield pending.pop(0)
+            yield pending.popleft()
     yield from pending
 
 

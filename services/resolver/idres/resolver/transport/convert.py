@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
@@ -92,9 +93,9 @@ def resolve_response(plan: linking.Plan, model_version: str) -> pb.ResolveRespon
     )
 
 
-def timestamp(value: object) -> Timestamp:
+def timestamp(value: datetime) -> Timestamp:
     ts = Timestamp()
-    ts.FromDatetime(value)  # type: ignore[arg-type]
+    ts.FromDatetime(value)
     return ts
 
 
