@@ -48,14 +48,45 @@ def _evidence(identifier: identity_pb2.Identifier) -> identity_pb2.Evidence:
     )
 
 
+_COMPARISONS = (
+    ("email", "Exact match on email", 1, 13.9),
+    ("phone", "Exact match on phone", 1, 11.2),
+    ("handle", "handle is NULL", -1, 0.0),
+    ("device_id", "device_id is NULL", -1, 0.0),
+    ("loyalty_card", "loyalty_card is NULL", -1, 0.0),
+    ("given_name", "Exact match on given_name", 5, 6.1),
+    ("surname", "Exact match on surname", 3, 7.4),
+    ("dob", "dob is NULL", -1, 0.0),
+    ("postcode", "Exact match on postcode", 3, 14.3),
+)
+
+
+def _candidate() -> identity_pb2.CandidateMatch:
+    """One candidate with the model's nine comparisons, as the real server answers."""
+    return identity_pb2.CandidateMatch(
+        customer_id=CUSTOMER_ID,
+        record_id="web:000123",
+        match_weight=37.8,
+        probability=1.0,
+        sure=True,
+        comparisons=[
+            identity_pb2.ComparisonEvidence(comparison=c, level=lv, gamma=g, match_weight=w)
+            for c, lv, g, w in _COMPARISONS
+        ],
+    )
+
+
 def resolve_response() -> identity_pb2.ResolveResponse:
-    """A MATCH sized like a typical real answer: two identifiers, two evidence entries."""
+    """A MATCH sized like a typical real answer: two identifiers, two evidence entries and the
+    model's view of the matched customer."""
     return identity_pb2.ResolveResponse(
         decision=identity_pb2.DECISION_MATCH,
         customer_id=CUSTOMER_ID,
         matched_identifiers=[EMAIL, PHONE],
         evidence=[_evidence(EMAIL), _evidence(PHONE)],
         model_version=MODEL_VERSION,
+        probability=1.0,
+        candidates=[_candidate()],
     )
 
 
@@ -98,6 +129,9 @@ class EchoServicer(identity_pb2_grpc.IdentityServiceServicer):
         self._resolve = resolve_response()
         self._observe = observe_response()
         self._get_customer = get_customer_response()
+        self._explain = identity_pb2.ExplainResponse(
+            same_customer=True, direct=_candidate(), model_version=MODEL_VERSION
+        )
 
     async def Resolve(  # noqa: N802 - name fixed by the generated servicer
         self, request: identity_pb2.ResolveRequest, context: Any
@@ -113,6 +147,11 @@ class EchoServicer(identity_pb2_grpc.IdentityServiceServicer):
         self, request: identity_pb2.GetCustomerRequest, context: Any
     ) -> identity_pb2.GetCustomerResponse:
         return self._get_customer
+
+    async def Explain(  # noqa: N802
+        self, request: identity_pb2.ExplainRequest, context: Any
+    ) -> identity_pb2.ExplainResponse:
+        return self._explain
 
 
 def create_server(port: int = 0, max_workers: int = DEFAULT_WORKERS) -> tuple[GrpcHost, int]:

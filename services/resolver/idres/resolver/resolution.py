@@ -1,7 +1,8 @@
 """The resolver: validation, linking and the index wired together, shared by gRPC and batch.
 
 `observe` writes through one PostgreSQL transaction; `resolve` reads the in-memory index only.
-Both run the same `decide`, so a lookup answers what an observation would have done.
+Both run the same decision (the active match model's `decide_scored`, or the deterministic
+rules' `decide` when no model is trained), so a lookup answers what an observation would do.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from opentelemetry import trace
 from idres.resolver.adapters.database import Database, open_database
 from idres.resolver.adapters.event_follower import EventFollower
 from idres.resolver.adapters.identity_index import IdentityIndex
+from idres.resolver.adapters.model_store import ModelStore
+from idres.resolver.adapters.record_index import RecordIndex
 from idres.resolver.adapters.store import RETRYABLE, CustomerView, Store, Transaction
 from idres.resolver.domain.errors import (
     ConflictError,
@@ -39,9 +42,17 @@ from idres.resolver.domain.linking import (
     decide,
     newly_shared,
 )
+from idres.resolver.domain.matching import (
+    DEFAULT_THRESHOLDS,
+    Candidate,
+    Scorer,
+    Thresholds,
+    decide_scored,
+)
 from idres.resolver.domain.normalize import NormalizationRules
 from idres.resolver.domain.profiles import Profile
 from idres.resolver.domain.records import Query, Record, parse_query, parse_record
+from idres.resolver.domain.scoring import Features, MatchModel, features
 from idres.resolver.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -74,16 +85,32 @@ class Resolver:
         *,
         rules: NormalizationRules,
         policy: LinkPolicy = DEFAULT_POLICY,
+        thresholds: Thresholds = DEFAULT_THRESHOLDS,
+        use_model: bool = True,
+        vectors: bool = True,
         sync_interval_s: float = 0.5,
     ) -> None:
         self.db = db
         self.store = Store(db)
         self.rules = rules
         self.policy = policy
-        self.model_version = RULES_VERSION
-        snap = self.store.snapshot()
-        self.index = IdentityIndex.from_snapshot(snap)
+        self.thresholds = thresholds
+        records, self.scorer = self._load_model(use_model, vectors)
+        self.model_version = self.scorer.version if self.scorer else RULES_VERSION
+        snap = self.store.snapshot(with_records=self.scorer is not None)
+        self.index = IdentityIndex.from_snapshot(snap, records)
         self._sync = EventFollower(self.store, self.index, snap.last_event_id, sync_interval_s)
+
+    def _load_model(self, use_model: bool, vectors: bool) -> tuple[RecordIndex, Scorer | None]:
+        """The active model, with a record index shaped by its blocking rules and TF columns."""
+        active = ModelStore(self.store).active() if use_model else None
+        if active is None:
+            return RecordIndex(vectors=False), None
+        version, spec = active
+        model = MatchModel.from_splink(spec)
+        records = RecordIndex(model.blocking, model.tf_columns, vectors=vectors)
+        log.info("deciding with model %s", version)
+        return records, Scorer(model, version, records.tf)
 
     @classmethod
     def from_settings(cls, settings: Settings, *, durable: bool = True) -> Resolver:
@@ -94,7 +121,14 @@ class Resolver:
         rules = NormalizationRules(
             default_region=settings.default_region, extra_placeholders=settings.placeholders
         )
-        return cls(db, rules=rules, sync_interval_s=settings.sync_interval_s)
+        return cls(
+            db,
+            rules=rules,
+            thresholds=settings.thresholds,
+            use_model=settings.use_model,
+            vectors=settings.vector_index,
+            sync_interval_s=settings.sync_interval_s,
+        )
 
     def start_sync(self) -> None:
         """Follows other replicas' writes; a batch job that is the only writer needs none."""
@@ -129,8 +163,7 @@ class Resolver:
             seen = tx.find_record(record.record_id)
             if seen is not None:
                 return self._repeat(tx, record, *seen)
-            states, profiles = self._locked_view(tx, idents)
-            plan = decide(record.query, states, profiles, self.policy)
+            plan, states = self._plan(tx, record, idents)
             shared = newly_shared(record.query, states, plan, self.policy)
             observation = self._apply(tx, record, plan, states, shared)
             events = tx.events
@@ -147,17 +180,43 @@ class Resolver:
         states = tx.value_states([o.identifier for o in record.identifiers])
         return Observation(live, Outcome.ALREADY_OBSERVED, (), _statuses(record, states), None)
 
+    def _plan(
+        self, tx: Transaction, record: Record, idents: list[Identifier]
+    ) -> tuple[Plan, dict[Identifier, ValueState]]:
+        if self.scorer is None:
+            states, profiles = self._locked_view(tx, idents, set())
+            return decide(record.query, states, profiles, self.policy), states
+        row = features(record)
+        # Weak candidates come from the index (it may trail other replicas by a sync interval);
+        # their profiles and records are then read, locked, from the store.
+        _, near = self.index.candidates(idents, row)
+        states, profiles = self._locked_view(tx, idents, {c.customer_id for c in near})
+        rows = tx.record_features(profiles)
+        candidates = [Candidate(profiles[c], rows[c]) for c in sorted(profiles)]
+        plan = decide_scored(
+            record.query,
+            row,
+            states,
+            candidates,
+            self.scorer,
+            thresholds=self.thresholds,
+            policy=self.policy,
+        )
+        return plan, states
+
     @staticmethod
     def _locked_view(
-        tx: Transaction, idents: list[Identifier]
+        tx: Transaction, idents: list[Identifier], weak: set[str]
     ) -> tuple[dict[Identifier, ValueState], dict[str, Profile]]:
-        """Value states with every holder row-locked and live; re-reads after a racing merge."""
+        """Value states with every holder and weak candidate row-locked and live; re-reads after
+        a racing merge, following it to the survivor."""
         while True:
             states = tx.value_states(idents)
             holders = {h for s in states.values() for h in s.holders}
-            locked = tx.lock_customers(holders)
-            if all(locked.get(h) is None and h in locked for h in holders):
-                return states, tx.profiles(holders)
+            locked = tx.lock_customers(holders | weak)
+            if all(locked.get(h) is None and h in locked for h in holders | weak):
+                return states, tx.profiles(holders | weak)
+            weak = {locked[w] or w for w in weak if w in locked}
 
     def _apply(
         self,
@@ -170,7 +229,7 @@ class Resolver:
         a = record.attributes
         attrs = [a.given_name, a.surname, a.dob.isoformat() if a.dob else None]
         if plan.target is None:
-            target = tx.create_customer()
+            target = tx.create_customer(record.record_id)
             outcome = Outcome.CREATED
             tx.emit(EventType.CREATED, target, {})
         else:
@@ -181,11 +240,16 @@ class Resolver:
         if plan.absorbed:
             tx.emit(EventType.MERGED, target, {"absorbed": list(plan.absorbed)})
         tx.insert_record(record, target)
+        if plan.target is not None and plan.links:
+            joined = {plan.target, *plan.absorbed}
+            links = [lk for lk in plan.links if lk.customer_id in joined and not lk.veto]
+            tx.add_links(record.record_id, links, plan.absorbed, self.model_version)
         holds = self._classify(tx, record, shared, states, target)
+        row = {k: v for k, v in features(record).items() if v is not None}
         tx.emit(
             EventType.LINKED,
             target,
-            {"record_id": record.record_id, "attributes": attrs, "holds": holds},
+            {"record_id": record.record_id, "attributes": attrs, "holds": holds, "features": row},
         )
         tx.flush()
         statuses = _statuses(record, states, shared)
@@ -226,8 +290,21 @@ class Resolver:
         return self.resolve(parse_query(values, self.rules))
 
     def resolve(self, query: Query) -> Plan:
-        states, profiles = self.index.lookup(o.identifier for o in query.identifiers)
-        return decide(query, states, profiles, self.policy)
+        idents = [o.identifier for o in query.identifiers]
+        if self.scorer is None:
+            states, profiles = self.index.lookup(idents)
+            return decide(query, states, profiles, self.policy)
+        row: Features = features(query)
+        states, candidates = self.index.candidates(idents, row)
+        return decide_scored(
+            query,
+            row,
+            states,
+            candidates,
+            self.scorer,
+            thresholds=self.thresholds,
+            policy=self.policy,
+        )
 
     def customer(self, customer_id: str) -> tuple[CustomerView, str]:
         """The live customer for an id or alias, and the id asked for."""

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from idres.resolver.domain.errors import FieldViolation, ValidationError
+from idres.resolver.domain.matching import DEFAULT_THRESHOLDS, Thresholds
 
 PREFIX = "IDRES_"
 
@@ -51,6 +52,22 @@ class Settings:
     trace_console: bool = False
     """Print trace spans to stdout; a collector is set with the standard OTEL_ variables."""
 
+    use_model: bool = True
+    """Decide with the active trained model when there is one (`idres train`); false, or no
+    model, keeps the deterministic rules."""
+
+    match_threshold: float = DEFAULT_THRESHOLDS.match
+    """Model probability at or above which a record links to a customer."""
+
+    possible_threshold: float = DEFAULT_THRESHOLDS.possible
+    """Model probability at or above which a lookup is a possible match."""
+
+    merge_threshold: float = DEFAULT_THRESHOLDS.merge
+    """Direct evidence (as a probability) two customers need before one record merges them."""
+
+    vector_index: bool = True
+    """Keep a faiss index of weak attributes, for lookups that bring no known identifier."""
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
         """Reads every field from `IDRES_<FIELD>`; a malformed value names its variable."""
@@ -65,10 +82,23 @@ class Settings:
                 values[f.name] = _parse(f.name, raw, cls)
             except ValueError as exc:
                 problems.append(FieldViolation(PREFIX + f.name.upper(), str(exc)))
+        values.update(overrides)
+        settings = cls(**values)
+        try:
+            settings.thresholds  # noqa: B018 (validates the three together)
+        except ValueError as exc:
+            problems.append(FieldViolation(PREFIX + "MATCH_THRESHOLD", str(exc)))
         if problems:
             raise ValidationError(problems)
-        values.update(overrides)
-        return cls(**values)
+        return settings
+
+    @property
+    def thresholds(self) -> Thresholds:
+        return Thresholds(
+            match=self.match_threshold,
+            possible=self.possible_threshold,
+            merge=self.merge_threshold,
+        )
 
     @property
     def address(self) -> str:

@@ -1,6 +1,7 @@
 """The in-memory identity index: what `Resolve` reads, so no SQL runs on the read path.
 
-It mirrors the store's identifier states, holders, customer profiles and aliases. It is built
+It mirrors the store's identifier states, holders, customer profiles and aliases, and through
+its `RecordIndex` every record's model features, for the match model's candidates. It is built
 from one snapshot and kept current by applying change events, its own process's right after
 commit and other replicas' from the outbox. Applying an event twice changes nothing, so
 replaying a window of events is always safe.
@@ -9,13 +10,15 @@ replaying a window of events is always safe.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import date
 
+from idres.resolver.adapters.record_index import RecordIndex
 from idres.resolver.adapters.store import Snapshot
 from idres.resolver.domain.events import ChangeEvent, EventType
 from idres.resolver.domain.identifiers import Identifier, IdentifierKind, IdentifierStatus
 from idres.resolver.domain.linking import ValueState
+from idres.resolver.domain.matching import Candidate
 from idres.resolver.domain.profiles import Profile
 from idres.resolver.domain.records import Attributes
 
@@ -25,16 +28,17 @@ def _ident(kind: str, value: str) -> Identifier:
 
 
 class IdentityIndex:
-    def __init__(self) -> None:
+    def __init__(self, records: RecordIndex | None = None) -> None:
         self._lock = threading.Lock()
+        self.records = records if records is not None else RecordIndex(vectors=False)
         self._status: dict[Identifier, IdentifierStatus] = {}
         self._holders: dict[Identifier, set[str]] = {}
         self._profiles: dict[str, Profile] = {}
         self._aliases: dict[str, str] = {}
 
     @classmethod
-    def from_snapshot(cls, snap: Snapshot) -> IdentityIndex:
-        index = cls()
+    def from_snapshot(cls, snap: Snapshot, records: RecordIndex | None = None) -> IdentityIndex:
+        index = cls(records)
         index._profiles = {cid: Profile(cid, seq) for cid, seq in snap.customers}
         index._aliases = dict(snap.aliases)
         for cid, given, surname, dob in snap.attributes:
@@ -47,24 +51,71 @@ class IdentityIndex:
             index._holders.setdefault(ident, set()).add(cid)
             if cid in index._profiles:
                 index._profiles[cid].identifiers.add(ident)
+        for rid, cid, features in snap.records:
+            index.records.add(rid, cid, features)
+        index.records.flush()
         return index
 
     def lookup(
         self, idents: Iterable[Identifier]
     ) -> tuple[dict[Identifier, ValueState], dict[str, Profile]]:
         """States of the values and copies of their holders' profiles, read consistently."""
-        states: dict[Identifier, ValueState] = {}
-        profiles: dict[str, Profile] = {}
         with self._lock:
-            for ident in idents:
-                status = self._status.get(ident, IdentifierStatus.ACTIVE)
-                holders = {self._live(c) for c in self._holders.get(ident, ())}
-                holders &= self._profiles.keys()
-                states[ident] = ValueState(status, frozenset(holders))
-                for cid in holders:
-                    if cid not in profiles:
-                        profiles[cid] = self._profiles[cid].copy()
-        return states, profiles
+            states, holders = self._states(idents)
+            return states, {cid: self._profiles[cid].copy() for cid in holders}
+
+    def candidates(
+        self,
+        idents: Iterable[Identifier],
+        features: Mapping[str, str | None],
+        *,
+        nearest: int = 10,
+        limit: int = 24,
+        records_per_customer: int = 32,
+    ) -> tuple[dict[Identifier, ValueState], list[Candidate]]:
+        """Value states and the customers worth scoring: every holder of a query value, then
+        customers owning records that share a blocking key, then (only when no value is held)
+        the owners of the nearest records by weak attributes; at most `limit` in all."""
+        with self._lock:
+            states, wanted = self._states(idents)
+            ordered = dict.fromkeys(sorted(wanted))
+            ordered.update(dict.fromkeys(self._owners(sorted(self.records.blocked(features)))))
+            if not wanted:
+                ordered.update(dict.fromkeys(self._owners(self.records.nearest(features, nearest))))
+            chosen = [c for c in ordered if c in self._profiles][: max(limit, len(wanted))]
+            found = [
+                Candidate(
+                    self._profiles[cid].copy(), self.records.records_of(cid, records_per_customer)
+                )
+                for cid in chosen
+            ]
+        return states, found
+
+    def candidates_for(self, customer_ids: Iterable[str]) -> list[Candidate]:
+        """Live customers (aliases followed) with their records, for a write path or Explain."""
+        with self._lock:
+            live = dict.fromkeys(self._live(c) for c in customer_ids)
+            return [
+                Candidate(self._profiles[c].copy(), self.records.records_of(c, 1_000_000))
+                for c in live
+                if c in self._profiles
+            ]
+
+    def _owners(self, record_ids: Iterable[str]) -> Iterable[str]:
+        return (self._live(self.records.owner(rid)) for rid in record_ids)
+
+    def _states(
+        self, idents: Iterable[Identifier]
+    ) -> tuple[dict[Identifier, ValueState], set[str]]:
+        states: dict[Identifier, ValueState] = {}
+        everyone: set[str] = set()
+        for ident in idents:
+            status = self._status.get(ident, IdentifierStatus.ACTIVE)
+            holders = {self._live(c) for c in self._holders.get(ident, ())}
+            holders &= self._profiles.keys()
+            states[ident] = ValueState(status, frozenset(holders))
+            everyone |= holders
+        return states, everyone
 
     def canonical(self, customer_id: str) -> str | None:
         with self._lock:
@@ -86,6 +137,7 @@ class IdentityIndex:
         with self._lock:
             for event in events:
                 self._apply(event)
+            self.records.flush()
 
     def _apply(self, event: ChangeEvent) -> None:
         if event.type is EventType.MERGED:
@@ -110,6 +162,8 @@ class IdentityIndex:
             profile.seq = int(event.payload["seq"])  # `created` may arrive after `linked`
         given, surname, dob = event.payload.get("attributes", ("", "", None))
         profile.add(Attributes(given, surname, date.fromisoformat(dob) if dob else None))
+        if "features" in event.payload:
+            self.records.add(event.payload["record_id"], cid, event.payload["features"])
         for kind, value in event.payload.get("holds", ()):
             ident = _ident(kind, value)
             if self._status.get(ident, IdentifierStatus.ACTIVE) is IdentifierStatus.ACTIVE:
@@ -123,6 +177,7 @@ class IdentityIndex:
             if old == survivor:
                 continue
             self._aliases[old] = survivor
+            self.records.move(old, survivor)
             gone = self._profiles.pop(old, None)
             if gone is None:
                 continue

@@ -7,6 +7,7 @@ record id, row locks on the customers involved.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -21,9 +22,10 @@ from idres.resolver.adapters.database import Database
 from idres.resolver.domain.errors import UnavailableError
 from idres.resolver.domain.events import ChangeEvent, EventType, new_customer_id
 from idres.resolver.domain.identifiers import Identifier, IdentifierKind, IdentifierStatus
-from idres.resolver.domain.linking import ValueState
+from idres.resolver.domain.linking import Link, ValueState
 from idres.resolver.domain.profiles import Profile
-from idres.resolver.domain.records import Attributes, Record
+from idres.resolver.domain.records import Attributes, Observed, Query, Record
+from idres.resolver.domain.scoring import Features, features
 
 RETRYABLE = (psycopg.errors.SerializationFailure, psycopg.errors.DeadlockDetected)
 
@@ -131,10 +133,49 @@ class Transaction:
                 found[cid].identifiers.add(_ident(kind, value))
         return found
 
-    def create_customer(self) -> str:
+    def create_customer(self, founding_record_id: str) -> str:
         customer_id = new_customer_id()
-        self._write("INSERT INTO customers (id) VALUES (%s)", (customer_id,))
+        self._write(
+            "INSERT INTO customers (id, founding_record_id) VALUES (%s, %s)",
+            (customer_id, founding_record_id),
+        )
         return customer_id
+
+    def record_features(self, ids: Iterable[str]) -> dict[str, list[tuple[str, Features]]]:
+        """Each customer's records as model features, read in this transaction."""
+        wanted = sorted(set(ids))
+        found: dict[str, list[tuple[str, Features]]] = {cid: [] for cid in wanted}
+        if wanted:
+            rows = self.conn.execute(
+                _RECORD_ROWS + " WHERE r.customer_id = ANY(%s)" + _GROUPED, (wanted,)
+            )
+            for rid, cid, *values in rows:
+                found[cid].append((rid, stored_features(*values)))
+        return found
+
+    def add_links(
+        self, record_id: str, links: Sequence[Link], merged: Sequence[str], version: str
+    ) -> None:
+        """Records which stored record the new one matched in each customer it joined."""
+        rows = [lk for lk in links if lk.record_id]
+        if not rows:
+            return
+        self._write(
+            "INSERT INTO record_links (record_id, to_record_id, merged, match_weight, probability,"
+            " sure, comparisons, model_version)"
+            " SELECT %s, * FROM unnest(%s::text[], %s::bool[], %s::float8[], %s::float8[],"
+            " %s::bool[], %s::jsonb[], %s::text[]) ON CONFLICT DO NOTHING",
+            (
+                record_id,
+                [lk.record_id for lk in rows],
+                [lk.customer_id in merged for lk in rows],
+                [_finite(lk.match_weight) for lk in rows],
+                [lk.probability for lk in rows],
+                [lk.sure for lk in rows],
+                [Jsonb([list(c) for c in _parts(lk)]) for lk in rows],
+                [version] * len(rows),
+            ),
+        )
 
     def merge(self, absorbed: str, survivor: str) -> None:
         """Moves everything of `absorbed` to `survivor`; the absorbed id becomes an alias."""
@@ -345,11 +386,43 @@ class Store:
                 )
             ]
 
-    def snapshot(self) -> Snapshot:
+    def snapshot(self, *, with_records: bool = False) -> Snapshot:
         """Everything the in-memory index needs, read in one consistent snapshot."""
         with self._connection() as conn, conn.transaction():
             conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            return _read_snapshot(conn)
+            return _read_snapshot(conn, with_records)
+
+
+_NOT_PLACEHOLDER = "FILTER (WHERE ri.kind IS NOT NULL AND NOT ri.placeholder)"
+_RECORD_ROWS = (
+    "SELECT r.record_id, r.customer_id, r.given_name, r.surname, r.dob, r.postcode,"
+    f" coalesce(array_agg(ri.kind ORDER BY ri.kind) {_NOT_PLACEHOLDER}, '{{}}'),"
+    f" coalesce(array_agg(ri.value ORDER BY ri.kind) {_NOT_PLACEHOLDER}, '{{}}')"
+    " FROM records r LEFT JOIN record_identifiers ri USING (record_id)"
+)
+_GROUPED = " GROUP BY r.record_id"
+
+
+def stored_features(
+    given: str, surname: str, dob: date | None, postcode: str, kinds: list[str], values: list[str]
+) -> Features:
+    """A stored record's model features, from the normalized values the store keeps."""
+    observed = tuple(
+        Observed(_ident(k, v), placeholder=False) for k, v in zip(kinds, values, strict=True)
+    )
+    row = features(Query(Attributes(given, surname, dob, postcode), observed))
+    return {k: v for k, v in row.items() if v is not None}
+
+
+def _finite(weight: float) -> float:
+    return weight if math.isfinite(weight) else -1e9
+
+
+def _parts(link: Link) -> list[tuple[str, str, int, float, float]]:
+    return [
+        (c.comparison, c.level, c.gamma, c.log2_bayes_factor + c.tf_adjustment, c.tf_adjustment)
+        for c in link.contributions
+    ]
 
 
 @dataclass(frozen=True, slots=True)
@@ -360,9 +433,11 @@ class Snapshot:
     attributes: list[tuple[str, str, str, date | None]]
     statuses: list[tuple[str, str, str]]
     holders: list[tuple[str, str, str]]
+    records: list[tuple[str, str, Features]]
+    """(record_id, customer_id, features) of every record; read only when a model serves."""
 
 
-def _read_snapshot(conn: psycopg.Connection[Any]) -> Snapshot:
+def _read_snapshot(conn: psycopg.Connection[Any], with_records: bool) -> Snapshot:
     last = conn.execute("SELECT coalesce(max(id), 0) FROM change_events").fetchone()
     return Snapshot(
         last_event_id=int(last[0]) if last else 0,
@@ -375,4 +450,12 @@ def _read_snapshot(conn: psycopg.Connection[Any]) -> Snapshot:
         ),
         statuses=list(conn.execute("SELECT kind, value, status FROM identifier_values")),
         holders=list(conn.execute("SELECT kind, value, customer_id FROM identifier_holders")),
+        records=_snapshot_records(conn) if with_records else [],
     )
+
+
+def _snapshot_records(conn: psycopg.Connection[Any]) -> list[tuple[str, str, Features]]:
+    with conn.cursor(name="snapshot_records") as cur:
+        cur.itersize = 20_000
+        cur.execute(_RECORD_ROWS + _GROUPED)
+        return [(rid, cid, stored_features(*values)) for rid, cid, *values in cur]

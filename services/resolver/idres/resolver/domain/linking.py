@@ -19,6 +19,7 @@ from enum import StrEnum
 from idres.resolver.domain.identifiers import Identifier, IdentifierKind, IdentifierStatus
 from idres.resolver.domain.profiles import Profile, contradict, corroborate, profile_of
 from idres.resolver.domain.records import Query
+from idres.resolver.domain.scoring import Contribution
 
 RULES_VERSION = "deterministic-1"
 
@@ -82,6 +83,22 @@ class Evidence:
 
 
 @dataclass(frozen=True, slots=True)
+class Link:
+    """How well the query fits one candidate customer, by the match model."""
+
+    customer_id: str
+    record_id: str
+    """The customer's record that fits best; the model's evidence is about this pair."""
+    match_weight: float
+    probability: float
+    contributions: tuple[Contribution, ...]
+    sure: bool
+    """A personal identifier (email, handle, card) matched and nothing contradicts it."""
+    veto: str
+    """Why the customer cannot be the query's person, or ""."""
+
+
+@dataclass(frozen=True, slots=True)
 class Plan:
     """What to do with a record; `target` None means a new customer."""
 
@@ -90,10 +107,18 @@ class Plan:
     absorbed: tuple[str, ...]
     evidence: tuple[Evidence, ...]
     others: tuple[str, ...]
+    links: tuple[Link, ...] = ()
+    """The model's view of each candidate, the decided customer's first; empty for the rules."""
+
+    @property
+    def best(self) -> Link | None:
+        return self.links[0] if self.links and not self.links[0].veto else None
 
 
 @dataclass(slots=True)
-class _Scan:
+class Scan:
+    """The query's identifiers judged one by one: evidence, and the holders they accept."""
+
     accepted: dict[str, list[Identifier]] = field(default_factory=dict)
     evidence: list[Evidence] = field(default_factory=list)
 
@@ -105,7 +130,7 @@ def decide(
     policy: LinkPolicy = DEFAULT_POLICY,
 ) -> Plan:
     """Decides the customer for `query` from the states of its values and their holders."""
-    scan = _scan(query, states, profiles, policy)
+    scan = scan_identifiers(query, states, profiles, policy)
     if not scan.accepted:
         return Plan(Decision.NO_MATCH, None, (), tuple(scan.evidence), ())
     ranks = {c: _rank(c, scan.accepted[c], profiles, policy) for c in scan.accepted}
@@ -121,13 +146,13 @@ def decide(
     return Plan(Decision.MATCH, survivor, absorbed, evidence, others)
 
 
-def _scan(
+def scan_identifiers(
     query: Query,
     states: Mapping[Identifier, ValueState],
     profiles: Mapping[str, Profile],
-    policy: LinkPolicy,
-) -> _Scan:
-    scan = _Scan()
+    policy: LinkPolicy = DEFAULT_POLICY,
+) -> Scan:
+    scan = Scan()
     mine = profile_of(query.attributes)
     mine.identifiers = {o.identifier for o in query.identifiers if not o.placeholder}
     for observed in query.identifiers:
@@ -150,7 +175,7 @@ def _judge(
     mine: Profile,
     profiles: Mapping[str, Profile],
     policy: LinkPolicy,
-    scan: _Scan,
+    scan: Scan,
 ) -> Evidence:
     if not holders:
         return Evidence(ident, EvidenceOutcome.UNKNOWN, (), "no customer holds it")

@@ -38,6 +38,8 @@ FEATURE_COLUMNS: tuple[str, ...] = (
     "postcode_sector",
     "postcode_district",
 )
+_EQUALITY = re.compile(r'^\(?\s*l\."?([a-z_][a-z0-9_]*)"?\s*=\s*r\."?\1"?\s*\)?$', re.I)
+_AND_SPLIT = re.compile(r"\s+and\s+", re.I)
 _UK_POSTCODE = re.compile(r"^([A-Z]{1,2}[0-9][A-Z0-9]?)([0-9][A-Z]{2})$")
 
 
@@ -216,11 +218,19 @@ class _Comparison:
 class MatchModel:
     """A trained Fellegi-Sunter model, ready to score pairs of `features` rows."""
 
-    __slots__ = ("_comparisons", "_prior_weight", "tf_columns")
+    __slots__ = ("_comparisons", "_prior_weight", "blocking", "tf_columns")
 
-    def __init__(self, prior_weight: float, comparisons: tuple[_Comparison, ...]) -> None:
+    def __init__(
+        self,
+        prior_weight: float,
+        comparisons: tuple[_Comparison, ...],
+        blocking: tuple[tuple[str, ...], ...] = (),
+    ) -> None:
         self._prior_weight = prior_weight
         self._comparisons = comparisons
+        self.blocking = blocking
+        """The model's prediction blocking rules that are equalities on columns, as tuples of
+        columns: the online retrieval proposes the pairs they would."""
         self.tf_columns: tuple[str, ...] = tuple(
             dict.fromkeys(
                 level.tf_column for c in comparisons for level in c.levels if level.tf_column
@@ -233,7 +243,9 @@ class MatchModel:
         prior = float(model.get("probability_two_random_records_match", 0.0001))
         prior_weight = math.log2(prior / (1 - prior)) if prior != 1 else math.inf
         comparisons = tuple(_comparison(c) for c in model["comparisons"])
-        return cls(prior_weight, comparisons)
+        rules = model.get("blocking_rules_to_generate_predictions") or ()
+        blocking = tuple(cols for rule in rules if (cols := blocking_columns(rule)))
+        return cls(prior_weight, comparisons, blocking)
 
     @property
     def prior_weight(self) -> float:
@@ -260,6 +272,19 @@ class MatchModel:
                     )
             parts.append(part)
         return Score(total, probability(total), tuple(parts))
+
+
+def blocking_columns(rule: str | Mapping[str, Any]) -> tuple[str, ...]:
+    """The columns of a rule that is a conjunction of equalities (`l.a = r.a AND ...`), or ()
+    for any other rule, which the online retrieval leaves to the vector index."""
+    text = str(rule.get("blocking_rule", "")) if isinstance(rule, Mapping) else str(rule)
+    columns = []
+    for term in _AND_SPLIT.split(text.strip()):
+        found = _EQUALITY.match(term.strip())
+        if found is None:
+            return ()
+        columns.append(found.group(1).lower())
+    return tuple(columns)
 
 
 def _first_true(levels: tuple[_Level, ...], left: Features, right: Features) -> _Level:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from datetime import datetime
 
@@ -11,6 +12,7 @@ from idres.resolver.adapters.store import CustomerView, StoredRecord
 from idres.resolver.domain import linking
 from idres.resolver.domain.identifiers import Identifier, IdentifierKind, IdentifierStatus
 from idres.resolver.domain.records import CANONICAL_COLUMNS
+from idres.resolver.domain.scoring import Contribution
 from idres.resolver.resolution import Observation, Outcome
 from idres.v1 import identity_pb2 as pb
 
@@ -66,14 +68,47 @@ def _status_of(item: linking.Evidence) -> IdentifierStatus:
     return IdentifierStatus.ACTIVE
 
 
+def comparisons(parts: Iterable[Contribution]) -> list[pb.ComparisonEvidence]:
+    return [
+        pb.ComparisonEvidence(
+            comparison=c.comparison,
+            level=c.level,
+            gamma=c.gamma,
+            match_weight=c.match_weight,
+            tf_adjustment=c.tf_adjustment,
+        )
+        for c in parts
+    ]
+
+
+def candidate(link: linking.Link) -> pb.CandidateMatch:
+    return pb.CandidateMatch(
+        customer_id=link.customer_id,
+        record_id=link.record_id,
+        match_weight=link.match_weight if math.isfinite(link.match_weight) else -1e9,
+        probability=link.probability,
+        sure=link.sure,
+        veto=link.veto,
+        comparisons=comparisons(link.contributions),
+    )
+
+
+def _probability(plan: linking.Plan) -> float:
+    best = plan.best
+    return best.probability if best else 0.0
+
+
 def observe_response(obs: Observation, model_version: str) -> pb.ObserveResponse:
+    plan = obs.plan
     return pb.ObserveResponse(
         customer_id=obs.customer_id,
         outcome=_OUTCOMES[obs.outcome],
         absorbed_customer_ids=obs.absorbed,
         identifiers=[identifier(i, s) for i, s in sorted(obs.statuses.items())],
-        evidence=evidence(obs.plan.evidence) if obs.plan else [],
+        evidence=evidence(plan.evidence) if plan else [],
         model_version=model_version,
+        probability=_probability(plan) if plan and plan.target else 0.0,
+        candidates=[candidate(lk) for lk in plan.links] if plan else [],
     )
 
 
@@ -90,6 +125,8 @@ def resolve_response(plan: linking.Plan, model_version: str) -> pb.ResolveRespon
         evidence=evidence(plan.evidence),
         other_customer_ids=plan.others,
         model_version=model_version,
+        probability=_probability(plan),
+        candidates=[candidate(lk) for lk in plan.links],
     )
 
 

@@ -53,6 +53,12 @@ class IdentityServicer(rpc.IdentityServiceServicer):
 
         return await self._offload(context, call)
 
+    async def Explain(  # noqa: N802
+        self, request: pb.ExplainRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ExplainResponse:
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "Explain is not implemented yet")
+        raise AssertionError("unreachable: abort raises")
+
     async def _offload(self, context: grpc.aio.ServicerContext, call: Callable[[], T]) -> T:
         try:
             return await asyncio.get_running_loop().run_in_executor(self.executor, call)

@@ -1,0 +1,116 @@
+"""Stored records as the match model sees them, and the two ways to find them fast.
+
+Each record keeps its model features (for scoring), its owner (the customer it joined) and its
+keys under the model's own blocking rules, so that a lookup proposes the pairs Splink's batch
+prediction would. Records with weak attributes also go into the faiss vector index, which finds
+the near misses (typos, a swapped birth date) no exact key can. Term frequencies are counted
+here as records arrive, so the online scorer weighs a common value as Splink would.
+
+It is not thread-safe on its own: `IdentityIndex` holds its lock around every call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import date
+
+from idres.resolver.adapters.vector_index import Vector, VectorIndex, weak_vector
+from idres.resolver.domain.records import Attributes
+from idres.resolver.domain.scoring import Features, TermFrequencies
+
+MAX_BLOCK = 200
+"""A blocking key held by more records than this proposes none: it is too common to tell."""
+
+
+def _attributes(features: Features) -> Attributes:
+    dob = features.get("dob")
+    return Attributes(
+        features.get("given_name") or "",
+        features.get("surname") or "",
+        date.fromisoformat(dob) if dob else None,
+        features.get("postcode") or "",
+    )
+
+
+class RecordIndex:
+    def __init__(
+        self,
+        blocking: Iterable[tuple[str, ...]] = (),
+        tf_columns: Iterable[str] = (),
+        *,
+        vectors: bool = True,
+    ) -> None:
+        self.blocking = tuple(blocking)
+        self.tf_columns = tuple(tf_columns)
+        self.tf = TermFrequencies.from_counts({c: {} for c in self.tf_columns})
+        self._features: dict[str, Features] = {}
+        self._owner: dict[str, str] = {}
+        self._members: dict[str, set[str]] = {}
+        self._blocks: dict[tuple[int, tuple[str, ...]], list[str]] = {}
+        self._vectors = VectorIndex() if vectors else None
+        self._pending: tuple[list[str], list[Vector]] = ([], [])
+
+    def __len__(self) -> int:
+        return len(self._features)
+
+    def add(self, record_id: str, customer_id: str, features: Mapping[str, str | None]) -> None:
+        """Adds a record once; a replayed event changes nothing."""
+        if record_id in self._features:
+            return
+        sparse = {k: v for k, v in features.items() if v is not None}
+        self._features[record_id] = sparse
+        self._owner[record_id] = customer_id
+        self._members.setdefault(customer_id, set()).add(record_id)
+        self.tf.add(sparse, self.tf_columns)
+        for key in self._keys(sparse):
+            self._blocks.setdefault(key, []).append(record_id)
+        if self._vectors is not None and (vector := weak_vector(_attributes(sparse))) is not None:
+            self._pending[0].append(record_id)
+            self._pending[1].append(vector)
+
+    def flush(self) -> None:
+        """Adds the vectors of the records added since the last flush, in one batch: faiss adds
+        many vectors far faster than one at a time."""
+        keys, vectors = self._pending
+        if self._vectors is not None and keys:
+            self._vectors.add(keys, vectors)
+        self._pending = ([], [])
+
+    def move(self, absorbed: str, survivor: str) -> None:
+        """A merge: the absorbed customer's records now belong to the survivor."""
+        moved = self._members.pop(absorbed, set())
+        self._members.setdefault(survivor, set()).update(moved)
+        for record_id in moved:
+            self._owner[record_id] = survivor
+
+    def owner(self, record_id: str) -> str:
+        return self._owner[record_id]
+
+    def records_of(self, customer_id: str, limit: int) -> list[tuple[str, Features]]:
+        """Up to `limit` of a customer's records with their features, in a stable order."""
+        ids = sorted(self._members.get(customer_id, ()))[:limit]
+        return [(rid, self._features[rid]) for rid in ids]
+
+    def blocked(self, features: Features) -> set[str]:
+        """Records sharing a blocking key with `features`: the pairs Splink's rules predict."""
+        found: set[str] = set()
+        for key in self._keys(features):
+            hits = self._blocks.get(key, ())
+            if len(hits) <= MAX_BLOCK:
+                found.update(hits)
+        return found
+
+    def nearest(self, features: Features, k: int) -> list[str]:
+        """The `k` records whose weak attributes are nearest, best first."""
+        if self._vectors is None or k < 1:
+            return []
+        vector = weak_vector(_attributes(features))
+        if vector is None:
+            return []
+        return [rid for rid, _ in self._vectors.search(vector, k)]
+
+    def _keys(self, features: Features) -> Iterable[tuple[int, tuple[str, ...]]]:
+        for number, columns in enumerate(self.blocking):
+            values = tuple(features.get(c) for c in columns)
+            if all(values):
+                yield number, values  # type: ignore[misc]

@@ -1,0 +1,220 @@
+"""Probabilistic linking: which customer a record belongs to, by the trained match model.
+
+The same function decides for `Observe`, `Resolve` and the batch job, so the three agree. It
+takes the candidate customers the retrieval found, each with its records' model features, and
+weighs them with the Fellegi-Sunter model:
+- a candidate whose attributes contradict the query (another birth date, another given name) is
+  vetoed whatever its weight: the model adds fields up as if independent, and a household's
+  shared surname, postcode and landline would otherwise outvote a different first name;
+- an exact match on a personal identifier (email, handle, card) that the deterministic rules
+  accept is a sure link, kept as evidence beside the model's weight;
+- the best remaining candidate at or above the match threshold wins; between the possible and
+  match thresholds the answer is a possible match;
+- other matching candidates are merged in only when the evidence is strong directly between them
+  and the winner, so a chain of links through one record never glues people together.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+from idres.resolver.domain.identifiers import Identifier
+from idres.resolver.domain.linking import (
+    DEFAULT_POLICY,
+    Decision,
+    Link,
+    LinkPolicy,
+    Plan,
+    ValueState,
+    scan_identifiers,
+)
+from idres.resolver.domain.profiles import Profile, contradict, profile_of
+from idres.resolver.domain.records import Query
+from idres.resolver.domain.scoring import (
+    Features,
+    MatchModel,
+    Score,
+    TermFrequencies,
+    probability,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Thresholds:
+    """Probabilities that turn a match weight into a decision (see docs/matching.md)."""
+
+    match: float = 0.9
+    possible: float = 0.5
+    merge: float = 0.9
+    """Direct evidence needed between two existing customers before one record merges them."""
+    tie_bits: float = 1.0
+    """Rivals within this many log2 units of the best, that cannot merge with it, are a tie."""
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.possible <= self.match < 1.0 or not 0.0 < self.merge < 1.0:
+            raise ValueError(
+                "thresholds need 0 < possible <= match < 1 and 0 < merge < 1, got"
+                f" possible={self.possible} match={self.match} merge={self.merge}"
+            )
+
+
+DEFAULT_THRESHOLDS = Thresholds()
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A customer the retrieval proposes, with the model features of its records."""
+
+    profile: Profile
+    records: Sequence[tuple[str, Features]]
+
+    @property
+    def customer_id(self) -> str:
+        return self.profile.customer_id
+
+
+DirectEvidence = Callable[[Candidate, Candidate], float]
+"""The best match weight between any record of one candidate and any record of another."""
+
+
+@dataclass(frozen=True, slots=True)
+class Scorer:
+    """The model with the term frequencies it reads; the only way matching scores pairs."""
+
+    model: MatchModel
+    version: str
+    tf: TermFrequencies
+
+    def best(self, features: Features, candidate: Candidate) -> tuple[str, Score] | None:
+        best: tuple[str, Score] | None = None
+        for record_id, other in candidate.records:
+            score = self.model.score(features, other, self.tf)
+            if best is None or score.match_weight > best[1].match_weight:
+                best = (record_id, score)
+        return best
+
+    def direct(self, a: Candidate, b: Candidate) -> float:
+        weight = -float("inf")
+        for _, left in a.records:
+            for _, right in b.records:
+                weight = max(weight, self.model.score(left, right, self.tf).match_weight)
+        return weight
+
+
+def decide_scored(
+    query: Query,
+    features: Features,
+    states: Mapping[Identifier, ValueState],
+    candidates: Sequence[Candidate],
+    scorer: Scorer,
+    *,
+    thresholds: Thresholds = DEFAULT_THRESHOLDS,
+    policy: LinkPolicy = DEFAULT_POLICY,
+    direct: DirectEvidence | None = None,
+) -> Plan:
+    """Decides the customer for `query` among `candidates` (which must include every holder of
+    the query's identifiers in `states`)."""
+    profiles = {c.customer_id: c.profile for c in candidates}
+    scan = scan_identifiers(query, states, profiles, policy)
+    mine = profile_of(query.attributes)
+    links = [_link(c, features, mine, scan.accepted, scorer, policy) for c in candidates]
+    viable = sorted(
+        (lk for lk in links if not lk.veto and (lk.sure or lk.probability >= thresholds.possible)),
+        key=lambda lk: (
+            not _qualifies(lk, thresholds),
+            -lk.match_weight,
+            profiles[lk.customer_id].seq,
+        ),
+    )
+    evidence = tuple(scan.evidence)
+    vetoed = tuple(lk for lk in links if lk.veto)
+    if not viable:
+        return Plan(Decision.NO_MATCH, None, (), evidence, (), links=vetoed)
+    best = viable[0]
+    if not _qualifies(best, thresholds):
+        others = tuple(lk.customer_id for lk in viable)
+        return Plan(Decision.POSSIBLE_MATCH, None, (), evidence, others, links=(*viable, *vetoed))
+    rivals = [lk for lk in viable[1:] if _qualifies(lk, thresholds)]
+    by_id = {c.customer_id: c for c in candidates}
+    group = _merge_group(best, rivals, by_id, thresholds, direct or scorer.direct)
+    left_out = [lk for lk in rivals if lk.customer_id not in group]
+    if any(_tied(best, lk, thresholds) for lk in left_out):
+        # Two people fit about equally well: guessing would attach the record to the wrong one.
+        others = tuple(lk.customer_id for lk in viable)
+        return Plan(Decision.POSSIBLE_MATCH, None, (), evidence, others, links=(*viable, *vetoed))
+    survivor = min(group, key=lambda c: profiles[c].seq)
+    absorbed = tuple(sorted(c for c in group if c != survivor))
+    ordered = (best, *(lk for lk in viable[1:] if lk.customer_id in group))
+    others = tuple(lk.customer_id for lk in viable if lk.customer_id not in group)
+    return Plan(
+        Decision.MATCH,
+        survivor,
+        absorbed,
+        evidence,
+        others,
+        links=(*ordered, *(lk for lk in viable if lk.customer_id not in group), *vetoed),
+    )
+
+
+def _link(
+    candidate: Candidate,
+    features: Features,
+    mine: Profile,
+    accepted: Mapping[str, list[Identifier]],
+    scorer: Scorer,
+    policy: LinkPolicy,
+) -> Link:
+    found = scorer.best(features, candidate)
+    record_id, score = found if found else ("", None)
+    held = accepted.get(candidate.customer_id, ())
+    personal = [i for i in held if i.kind not in policy.shareable]
+    return Link(
+        customer_id=candidate.customer_id,
+        record_id=record_id,
+        match_weight=score.match_weight if score else -float("inf"),
+        probability=score.probability if score else 0.0,
+        contributions=score.contributions if score else (),
+        sure=bool(personal),
+        veto=contradict(mine, candidate.profile),
+    )
+
+
+def _qualifies(link: Link, thresholds: Thresholds) -> bool:
+    return link.sure or link.probability >= thresholds.match
+
+
+def _tied(best: Link, rival: Link, thresholds: Thresholds) -> bool:
+    if best.sure != rival.sure:
+        return False
+    return best.match_weight - rival.match_weight < thresholds.tie_bits
+
+
+def _merge_group(
+    best: Link,
+    rivals: list[Link],
+    candidates: Mapping[str, Candidate],
+    thresholds: Thresholds,
+    direct: DirectEvidence,
+) -> list[str]:
+    """Grows the merge set from the best candidate: a rival joins only when it contradicts no
+    member and the evidence straight between it and a member is strong (or both are sure links
+    through the query's personal identifiers)."""
+    group = [best.customer_id]
+    combined = Profile("", 0)
+    combined.absorb(candidates[best.customer_id].profile)
+    sure = {best.customer_id} if best.sure else set()
+    for rival in rivals:
+        candidate = candidates[rival.customer_id]
+        if contradict(combined, candidate.profile):
+            continue
+        strong = rival.sure and bool(sure)
+        if not strong:
+            weight = max(direct(candidates[member], candidate) for member in group)
+            strong = probability(weight) >= thresholds.merge
+        if strong:
+            group.append(rival.customer_id)
+            combined.absorb(candidate.profile)
+            if rival.sure:
+                sure.add(rival.customer_id)
+    return group
