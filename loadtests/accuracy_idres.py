@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from idres.ingest.training import model_version, train
+from idres.ingest.training import model_version, train, training_facts
 from idres.resolver.adapters.database import open_database, stop_embedded
 from idres.resolver.adapters.model_store import ModelStore
 from idres.resolver.adapters.store import Store
@@ -43,7 +43,8 @@ def streaming(data: Dataset) -> dict[str, str]:
     folder = Path(tempfile.mkdtemp(prefix="idres-accuracy-"))
     try:
         db = open_database("", folder, pool_size=2, durable=False)
-        ModelStore(Store(db)).save(model_version(model), model, {}, activate=True)
+        facts = training_facts(data.frame)
+        ModelStore(Store(db)).save(model_version(model), model, facts, activate=True)
         resolver = Resolver(db, rules=DEFAULT_RULES)
         started, total = time.perf_counter(), len(data.records)
         for done, record in enumerate(data.records, 1):

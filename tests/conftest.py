@@ -8,18 +8,24 @@ import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import grpc
 import psycopg
 import pytest
 from psycopg import sql
 
+from idres.ingest.frame import model_frame
+from idres.ingest.generator import generate
+from idres.ingest.training import model_version, train, training_facts
 from idres.resolver.adapters.database import (
     Database,
     embedded_server_url,
     stop_embedded,
     with_database,
 )
+from idres.resolver.adapters.model_store import ModelStore
+from idres.resolver.adapters.store import Store
 from idres.resolver.domain.normalize import DEFAULT_RULES
 from idres.resolver.resolution import Resolver
 from idres.resolver.settings import Settings
@@ -62,6 +68,37 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
 @pytest.fixture
 def resolver(database_url: str) -> Iterator[Resolver]:
     r = Resolver(Database(database_url, pool_size=4), rules=DEFAULT_RULES)
+    yield r
+    r.close()
+
+
+@pytest.fixture(scope="session")
+def trained() -> tuple[dict[str, Any], dict[str, Any]]:
+    """A match model trained with Splink on generated data, once per session (seconds), and
+    the facts `idres train` stores with it."""
+    frame = model_frame(generate(1500, 3).records)
+    return train(frame, seed=7, max_pairs=300_000), training_facts(frame)
+
+
+@pytest.fixture(scope="session")
+def trained_model(trained: tuple[dict[str, Any], dict[str, Any]]) -> dict[str, Any]:
+    return trained[0]
+
+
+@pytest.fixture
+def with_model(database_url: str, trained: tuple[dict[str, Any], dict[str, Any]]) -> str:
+    """The test's database with the trained model stored and active: resolvers and servers
+    opened on it decide with the model."""
+    model, facts = trained
+    db = Database(database_url, pool_size=1)
+    ModelStore(Store(db)).save(model_version(model), model, facts, activate=True)
+    db.close()
+    return database_url
+
+
+@pytest.fixture
+def model_resolver(with_model: str) -> Iterator[Resolver]:
+    r = Resolver(Database(with_model, pool_size=4), rules=DEFAULT_RULES)
     yield r
     r.close()
 

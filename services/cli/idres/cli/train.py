@@ -10,7 +10,13 @@ from typing import Any
 from idres.cli import render
 from idres.cli.common import fail, load_settings
 from idres.ingest.frame import model_frame, read_file
-from idres.ingest.training import DEFAULT_MAX_PAIRS, model_version, save_model, train
+from idres.ingest.training import (
+    DEFAULT_MAX_PAIRS,
+    model_version,
+    save_model,
+    train,
+    training_facts,
+)
 from idres.resolver.adapters.database import open_database
 from idres.resolver.adapters.model_store import ModelStore, stored_records
 from idres.resolver.adapters.store import Store
@@ -64,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
         seconds = time.perf_counter() - started
         version = model_version(model)
         source = "store" if args.from_store else str(args.file)
-        meta = {"source": source, "records": frame.num_rows, "seconds": round(seconds, 1)}
+        meta = {"source": source, "seconds": round(seconds, 1), **training_facts(frame)}
         meta |= {"max_pairs": args.max_pairs, "seed": args.seed}
         ModelStore(store).save(version, model, meta, activate=not args.no_activate)
     finally:

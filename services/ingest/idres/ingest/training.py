@@ -160,6 +160,17 @@ def train(
     return model
 
 
+def training_facts(table: pa.Table) -> dict[str, Any]:
+    """What the resolver needs to know of the training data besides the model: how many
+    values each column held, the floor under its online term frequencies."""
+    totals = {
+        name: int(table.num_rows - table.column(name).null_count)
+        for name in table.column_names
+        if name != "unique_id"
+    }
+    return {"records": table.num_rows, "tf_totals": totals}
+
+
 def save_model(model: Mapping[str, Any], path: Path | str) -> None:
     Path(path).write_text(json.dumps(model, indent=2) + "\n", encoding="utf-8")
 

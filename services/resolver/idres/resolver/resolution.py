@@ -106,9 +106,10 @@ class Resolver:
         active = ModelStore(self.store).active() if use_model else None
         if active is None:
             return RecordIndex(vectors=False), None
-        version, spec = active
+        version, spec, training = active
         model = MatchModel.from_splink(spec)
-        records = RecordIndex(model.blocking, model.tf_columns, vectors=vectors)
+        floors = training.get("tf_totals") or {}
+        records = RecordIndex(model.blocking, model.tf_columns, vectors=vectors, tf_floors=floors)
         log.info("deciding with model %s", version)
         return records, Scorer(model, version, records.tf)
 

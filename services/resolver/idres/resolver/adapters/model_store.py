@@ -28,10 +28,13 @@ class ModelStore:
                 tx.conn.execute("UPDATE models SET active = false WHERE active")
                 tx.conn.execute("UPDATE models SET active = true WHERE version = %s", (version,))
 
-    def active(self) -> tuple[str, dict[str, Any]] | None:
+    def active(self) -> tuple[str, dict[str, Any], dict[str, Any]] | None:
+        """(version, Splink model JSON, training facts) of the active model."""
         with self.store.transaction() as tx:
-            row = tx.conn.execute("SELECT version, model FROM models WHERE active").fetchone()
-        return (row[0], row[1]) if row else None
+            row = tx.conn.execute(
+                "SELECT version, model, training FROM models WHERE active"
+            ).fetchone()
+        return (row[0], row[1], row[2]) if row else None
 
 
 def stored_records(store: Store) -> Iterator[dict[str, str]]:

@@ -39,10 +39,11 @@ class RecordIndex:
         tf_columns: Iterable[str] = (),
         *,
         vectors: bool = True,
+        tf_floors: Mapping[str, int] | None = None,
     ) -> None:
         self.blocking = tuple(blocking)
         self.tf_columns = tuple(tf_columns)
-        self.tf = TermFrequencies.from_counts({c: {} for c in self.tf_columns})
+        self.tf = TermFrequencies(tf_floors)
         self._features: dict[str, Features] = {}
         self._owner: dict[str, str] = {}
         self._members: dict[str, set[str]] = {}

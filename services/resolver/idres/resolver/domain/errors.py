@@ -40,3 +40,8 @@ class ConflictError(IdresError):
 
 class UnavailableError(IdresError):
     """A dependency (the database) cannot be reached; retrying later may succeed."""
+
+
+class PreconditionError(IdresError):
+    """The system is not in the state the call needs (no trained model); retrying will not help
+    until someone acts (runs `idres train`)."""

@@ -107,11 +107,15 @@ class TermFrequencies:
     It is mutable so the online side can keep it current as records arrive.
     """
 
-    __slots__ = ("_counts", "_totals")
+    __slots__ = ("_counts", "_floors", "_totals")
 
-    def __init__(self) -> None:
+    def __init__(self, floors: Mapping[str, int] | None = None) -> None:
         self._counts: dict[str, dict[str, int]] = {}
         self._totals: dict[str, int] = {}
+        self._floors: dict[str, int] = dict(floors or {})
+        """Least denominator per column: the online store starts empty, and in a store of ten
+        records every value looks common; until it holds as many values as the training data
+        did, frequencies are taken as if it did."""
 
     @classmethod
     def from_counts(
@@ -154,7 +158,7 @@ class TermFrequencies:
         count = self._counts.get(column, {}).get(value)
         if count is None:
             return None
-        return count / self._totals[column]
+        return count / max(self._totals[column], self._floors.get(column, 0))
 
 
 NO_FREQUENCIES = TermFrequencies()

@@ -10,9 +10,11 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from idres.resolver.adapters.store import CustomerView, StoredRecord
 from idres.resolver.domain import linking
+from idres.resolver.domain.chain import RecordLink
 from idres.resolver.domain.identifiers import Identifier, IdentifierKind, IdentifierStatus
 from idres.resolver.domain.records import CANONICAL_COLUMNS
 from idres.resolver.domain.scoring import Contribution
+from idres.resolver.explanation import Explanation, Subject, SubjectKind
 from idres.resolver.resolution import Observation, Outcome
 from idres.v1 import identity_pb2 as pb
 
@@ -163,4 +165,45 @@ def _record(rec: StoredRecord, statuses: dict[Identifier, IdentifierStatus]) -> 
         identifiers=[
             identifier(i, statuses.get(i, IdentifierStatus.ACTIVE)) for i, _ in rec.identifiers
         ],
+    )
+
+
+def explain_subject(request: pb.ExplainRequest) -> Subject | None:
+    """The pair to explain; None when the request names neither records nor customers."""
+    which = request.WhichOneof("subject")
+    if which == "records":
+        pair = request.records
+        return Subject(SubjectKind.RECORDS, pair.left_record_id, pair.right_record_id)
+    if which == "customers":
+        people = request.customers
+        return Subject(SubjectKind.CUSTOMERS, people.left_customer_id, people.right_customer_id)
+    return None
+
+
+def link_step(link: RecordLink) -> pb.LinkStep:
+    return pb.LinkStep(
+        from_record_id=link.record_id,
+        to_record_id=link.to_record_id,
+        merged=link.merged,
+        match_weight=link.match_weight,
+        probability=link.probability,
+        sure=link.sure,
+        comparisons=comparisons(link.contributions),
+        model_version=link.model_version,
+        linked_at=timestamp(link.linked_at),
+    )
+
+
+def explain_response(explanation: Explanation) -> pb.ExplainResponse:
+    left, right = explanation.left, explanation.right
+    return pb.ExplainResponse(
+        same_customer=explanation.same_customer,
+        left_customer_id=left.customer_id,
+        right_customer_id=right.customer_id,
+        left_record_id=left.record_id,
+        right_record_id=right.record_id,
+        chain=[link_step(link) for link in explanation.chain],
+        direct=candidate(explanation.direct),
+        summary=explanation.summary,
+        model_version=explanation.model_version,
     )

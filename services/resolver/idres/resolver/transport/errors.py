@@ -11,6 +11,7 @@ from idres.resolver.domain.errors import (
     ConflictError,
     IdresError,
     NotFoundError,
+    PreconditionError,
     UnavailableError,
     ValidationError,
 )
@@ -19,6 +20,7 @@ _CODES: list[tuple[type[IdresError], int]] = [
     (ValidationError, code_pb2.INVALID_ARGUMENT),
     (NotFoundError, code_pb2.NOT_FOUND),
     (ConflictError, code_pb2.ALREADY_EXISTS),
+    (PreconditionError, code_pb2.FAILED_PRECONDITION),
     (UnavailableError, code_pb2.UNAVAILABLE),
 ]
 

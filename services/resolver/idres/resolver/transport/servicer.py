@@ -10,6 +10,7 @@ from typing import TypeVar
 import grpc
 
 from idres.resolver.domain.errors import IdresError
+from idres.resolver.explanation import explain
 from idres.resolver.resolution import Resolver
 from idres.resolver.transport import convert
 from idres.resolver.transport.errors import to_status
@@ -56,8 +57,11 @@ class IdentityServicer(rpc.IdentityServiceServicer):
     async def Explain(  # noqa: N802
         self, request: pb.ExplainRequest, context: grpc.aio.ServicerContext
     ) -> pb.ExplainResponse:
-        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "Explain is not implemented yet")
-        raise AssertionError("unreachable: abort raises")
+        def call() -> pb.ExplainResponse:
+            subject = convert.explain_subject(request)
+            return convert.explain_response(explain(self.resolver, subject))
+
+        return await self._offload(context, call)
 
     async def _offload(self, context: grpc.aio.ServicerContext, call: Callable[[], T]) -> T:
         try:
