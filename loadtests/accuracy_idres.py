@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from idres.ingest.clustering import StreamClusterer
 from idres.ingest.training import model_version, train, training_facts
 from idres.resolver.adapters.database import open_database, stop_embedded
 from idres.resolver.adapters.model_store import ModelStore
@@ -60,8 +61,18 @@ def streaming(data: Dataset) -> dict[str, str]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
+def batch(data: Dataset) -> dict[str, str]:
+    """`idres dedup`'s clustering over the same records with the same model, in memory."""
+    model = trained_model(data)
+    facts = training_facts(data.frame)
+    clusterer = StreamClusterer(model, model_version(model), tf_floors=facts["tf_totals"])
+    for record in data.records:
+        clusterer.add(record)
+    return dict(clusterer.clusters())
+
+
 accuracy.METHODS.append(Method(STREAMING, streaming, uses_frame=True))
-_ = DEDUP
+accuracy.METHODS.append(Method(DEDUP, batch, uses_frame=True))
 
 if __name__ == "__main__":
     raise SystemExit(accuracy.main())

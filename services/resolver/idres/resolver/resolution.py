@@ -40,6 +40,7 @@ from idres.resolver.domain.linking import (
     Plan,
     ValueState,
     decide,
+    holdings,
     newly_shared,
 )
 from idres.resolver.domain.matching import (
@@ -265,25 +266,13 @@ class Resolver:
         target: str,
     ) -> list[list[str]]:
         """Stores each value's status; returns the active values the target now holds."""
-        holds: list[Identifier] = []
-        fresh: list[Identifier] = []
-        for observed in record.identifiers:
-            ident = observed.identifier
-            known = states.get(ident)
-            if ident in shared:
-                tx.set_status(ident, IdentifierStatus.SHARED)
-                tx.emit(EventType.FLAGGED, target, _flag(ident, IdentifierStatus.SHARED))
-            elif observed.placeholder:
-                if known is None or known.status is not IdentifierStatus.PLACEHOLDER:
-                    tx.set_status(ident, IdentifierStatus.PLACEHOLDER)
-                    tx.emit(EventType.FLAGGED, target, _flag(ident, IdentifierStatus.PLACEHOLDER))
-            elif known is None or known.status is IdentifierStatus.ACTIVE:
-                if known is None:
-                    fresh.append(ident)
-                holds.append(ident)
-        tx.activate(fresh)
-        tx.add_holders(holds, target)
-        return [[i.kind.value, i.value] for i in holds]
+        result = holdings(record.query, states, shared)
+        for ident, status in result.flags:
+            tx.set_status(ident, status)
+            tx.emit(EventType.FLAGGED, target, _flag(ident, status))
+        tx.activate(result.fresh)
+        tx.add_holders(result.held, target)
+        return [[i.kind.value, i.value] for i in result.held]
 
     # --- read path --------------------------------------------------------------------
 

@@ -271,3 +271,42 @@ def newly_shared(
         if len(holders) > policy.max_holders[observed.identifier.kind]:
             flagged.append(observed.identifier)
     return tuple(flagged)
+
+
+@dataclass(frozen=True, slots=True)
+class Holdings:
+    """What carrying out a plan does to the record's values."""
+
+    held: tuple[Identifier, ...]
+    """Active values the customer now holds."""
+    fresh: tuple[Identifier, ...]
+    """Values seen for the first time."""
+    flags: tuple[tuple[Identifier, IdentifierStatus], ...]
+    """Values that stop linking: newly shared, or placeholders seen for the first time."""
+
+
+def holdings(
+    query: Query,
+    states: Mapping[Identifier, ValueState],
+    shared: tuple[Identifier, ...],
+    known: Mapping[Identifier, ValueState] | None = None,
+) -> Holdings:
+    """Classifies each of the record's values once its plan is carried out; `known` holds the
+    values the store already has a row for (defaults to `states`)."""
+    rows = states if known is None else known
+    held: list[Identifier] = []
+    fresh: list[Identifier] = []
+    flags: list[tuple[Identifier, IdentifierStatus]] = []
+    for observed in query.identifiers:
+        ident = observed.identifier
+        state = rows.get(ident)
+        if ident in shared:
+            flags.append((ident, IdentifierStatus.SHARED))
+        elif observed.placeholder:
+            if state is None or state.status is not IdentifierStatus.PLACEHOLDER:
+                flags.append((ident, IdentifierStatus.PLACEHOLDER))
+        elif state is None or state.status is IdentifierStatus.ACTIVE:
+            if state is None:
+                fresh.append(ident)
+            held.append(ident)
+    return Holdings(tuple(held), tuple(fresh), tuple(flags))
