@@ -44,7 +44,7 @@ def streaming(data: Dataset) -> dict[str, str]:
     folder = Path(tempfile.mkdtemp(prefix="idres-accuracy-"))
     try:
         db = open_database("", folder, pool_size=2, durable=False)
-        facts = training_facts(data.frame)
+        facts = training_facts(data.frame, model)
         ModelStore(Store(db)).save(model_version(model), model, facts, activate=True)
         resolver = Resolver(db, rules=DEFAULT_RULES)
         started, total = time.perf_counter(), len(data.records)
@@ -64,8 +64,8 @@ def streaming(data: Dataset) -> dict[str, str]:
 def batch(data: Dataset) -> dict[str, str]:
     """`idres dedup`'s clustering over the same records with the same model, in memory."""
     model = trained_model(data)
-    facts = training_facts(data.frame)
-    clusterer = StreamClusterer(model, model_version(model), tf_floors=facts["tf_totals"])
+    facts = training_facts(data.frame, model)
+    clusterer = StreamClusterer(model, model_version(model), facts=facts)
     for record in data.records:
         clusterer.add(record)
     return dict(clusterer.clusters())

@@ -77,7 +77,8 @@ def trained() -> tuple[dict[str, Any], dict[str, Any]]:
     """A match model trained with Splink on generated data, once per session (seconds), and
     the facts `idres train` stores with it."""
     frame = model_frame(generate(1500, 3).records)
-    return train(frame, seed=7, max_pairs=300_000), training_facts(frame)
+    model = train(frame, seed=7, max_pairs=300_000)
+    return model, training_facts(frame, model)
 
 
 @pytest.fixture(scope="session")

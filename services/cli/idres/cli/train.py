@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
         seconds = time.perf_counter() - started
         version = model_version(model)
         source = "store" if args.from_store else str(args.file)
-        meta = {"source": source, "seconds": round(seconds, 1), **training_facts(frame)}
+        meta = {"source": source, "seconds": round(seconds, 1), **training_facts(frame, model)}
         meta |= {"max_pairs": args.max_pairs, "seed": args.seed}
         ModelStore(store).save(version, model, meta, activate=not args.no_activate)
     finally:

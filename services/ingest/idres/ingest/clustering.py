@@ -32,7 +32,7 @@ from idres.resolver.domain.linking import (
 )
 from idres.resolver.domain.matching import DEFAULT_THRESHOLDS, Scorer, Thresholds, decide_scored
 from idres.resolver.domain.records import Record
-from idres.resolver.domain.scoring import MatchModel, features
+from idres.resolver.domain.scoring import MatchModel, features, seeded_frequencies
 
 
 @dataclass(slots=True)
@@ -55,14 +55,14 @@ class StreamClusterer:
         model: Mapping[str, Any],
         version: str,
         *,
-        tf_floors: Mapping[str, int] | None = None,
+        facts: Mapping[str, Any] | None = None,
         thresholds: Thresholds = DEFAULT_THRESHOLDS,
         policy: LinkPolicy = DEFAULT_POLICY,
         vectors: bool = True,
     ) -> None:
         scorer = MatchModel.from_splink(model)
         records = RecordIndex(
-            scorer.blocking, scorer.tf_columns, vectors=vectors, tf_floors=tf_floors
+            scorer.blocking, scorer.tf_columns, vectors=vectors, tf=seeded_frequencies(facts or {})
         )
         self.index = IdentityIndex(records)
         self.scorer = Scorer(scorer, version, records.tf)

@@ -14,11 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import splink.comparison_level_library as cll
 import splink.comparison_library as cl
 from splink import DuckDBAPI, Linker, SettingsCreator, block_on
 
-from idres.resolver.domain.scoring import IDENTIFIER_COLUMNS
+from idres.resolver.domain.scoring import IDENTIFIER_COLUMNS, MatchModel
 
 NAME_THRESHOLDS: tuple[float, float] = (0.92, 0.80)
 DEFAULT_MAX_PAIRS = 5_000_000
@@ -160,15 +161,21 @@ def train(
     return model
 
 
-def training_facts(table: pa.Table) -> dict[str, Any]:
-    """What the resolver needs to know of the training data besides the model: how many
-    values each column held, the floor under its online term frequencies."""
-    totals = {
-        name: int(table.num_rows - table.column(name).null_count)
-        for name in table.column_names
-        if name != "unique_id"
-    }
-    return {"records": table.num_rows, "tf_totals": totals}
+def training_facts(table: pa.Table, model: Mapping[str, Any]) -> dict[str, Any]:
+    """What the resolver needs of the training data besides the model: the term frequencies
+    of its TF columns (values seen at least twice, and each column's count of values), which
+    online frequencies start from (see `seeded_frequencies`)."""
+    columns = MatchModel.from_splink(model).tf_columns
+    totals = {c: int(table.num_rows - table.column(c).null_count) for c in columns}
+    counts: dict[str, dict[str, int]] = {}
+    for column in columns:
+        found = pc.value_counts(table.column(column)).to_pylist()
+        counts[column] = {
+            str(item["values"]): int(item["counts"])
+            for item in found
+            if item["values"] is not None and item["counts"] >= 2
+        }
+    return {"records": table.num_rows, "tf_totals": totals, "tf_counts": counts}
 
 
 def save_model(model: Mapping[str, Any], path: Path | str) -> None:

@@ -53,7 +53,7 @@ from idres.resolver.domain.matching import (
 from idres.resolver.domain.normalize import NormalizationRules
 from idres.resolver.domain.profiles import Profile
 from idres.resolver.domain.records import Query, Record, parse_query, parse_record
-from idres.resolver.domain.scoring import Features, MatchModel, features
+from idres.resolver.domain.scoring import Features, MatchModel, features, seeded_frequencies
 from idres.resolver.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -109,8 +109,8 @@ class Resolver:
             return RecordIndex(vectors=False), None
         version, spec, training = active
         model = MatchModel.from_splink(spec)
-        floors = training.get("tf_totals") or {}
-        records = RecordIndex(model.blocking, model.tf_columns, vectors=vectors, tf_floors=floors)
+        tf = seeded_frequencies(training)
+        records = RecordIndex(model.blocking, model.tf_columns, vectors=vectors, tf=tf)
         log.info("deciding with model %s", version)
         return records, Scorer(model, version, records.tf)
 

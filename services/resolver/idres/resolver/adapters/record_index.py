@@ -4,7 +4,8 @@ Each record keeps its model features (for scoring), its owner (the customer it j
 keys under the model's own blocking rules, so that a lookup proposes the pairs Splink's batch
 prediction would. Records with weak attributes also go into the faiss vector index, which finds
 the near misses (typos, a swapped birth date) no exact key can. Term frequencies are counted
-here as records arrive, so the online scorer weighs a common value as Splink would.
+here as records arrive, on top of those of the training data (`seeded_frequencies`): an empty
+store would otherwise take its first Smith for a rare name.
 
 It is not thread-safe on its own: `IdentityIndex` holds its lock around every call.
 """
@@ -39,11 +40,11 @@ class RecordIndex:
         tf_columns: Iterable[str] = (),
         *,
         vectors: bool = True,
-        tf_floors: Mapping[str, int] | None = None,
+        tf: TermFrequencies | None = None,
     ) -> None:
         self.blocking = tuple(blocking)
         self.tf_columns = tuple(tf_columns)
-        self.tf = TermFrequencies(tf_floors)
+        self.tf = tf if tf is not None else TermFrequencies()
         self._features: dict[str, Features] = {}
         self._owner: dict[str, str] = {}
         self._members: dict[str, set[str]] = {}

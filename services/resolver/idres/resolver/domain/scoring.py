@@ -107,15 +107,11 @@ class TermFrequencies:
     It is mutable so the online side can keep it current as records arrive.
     """
 
-    __slots__ = ("_counts", "_floors", "_totals")
+    __slots__ = ("_counts", "_totals")
 
-    def __init__(self, floors: Mapping[str, int] | None = None) -> None:
+    def __init__(self) -> None:
         self._counts: dict[str, dict[str, int]] = {}
         self._totals: dict[str, int] = {}
-        self._floors: dict[str, int] = dict(floors or {})
-        """Least denominator per column: the online store starts empty, and in a store of ten
-        records every value looks common; until it holds as many values as the training data
-        did, frequencies are taken as if it did."""
 
     @classmethod
     def from_counts(
@@ -129,6 +125,9 @@ class TermFrequencies:
         for column, by_value in counts.items():
             tf._counts[column] = dict(by_value)
             tf._totals[column] = sum(by_value.values()) if totals is None else totals[column]
+        for column, total in (totals or {}).items():
+            tf._counts.setdefault(column, {})
+            tf._totals[column] = total
         return tf
 
     @classmethod
@@ -158,10 +157,17 @@ class TermFrequencies:
         count = self._counts.get(column, {}).get(value)
         if count is None:
             return None
-        return count / max(self._totals[column], self._floors.get(column, 0))
+        return count / self._totals[column]
 
 
 NO_FREQUENCIES = TermFrequencies()
+
+
+def seeded_frequencies(facts: Mapping[str, Any]) -> TermFrequencies:
+    """Term frequencies that start from the training data's (`idres train` stores them with
+    the model), so that a store's first records are weighed as Splink weighed them in
+    training: in an empty store, the first Smith would otherwise look like a rare name."""
+    return TermFrequencies.from_counts(facts.get("tf_counts") or {}, facts.get("tf_totals") or {})
 
 
 _NOT_OBSERVED = "level not observed in training dataset"
