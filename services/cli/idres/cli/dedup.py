@@ -11,7 +11,7 @@ from idres.ingest.dedup import DEFAULT_SEED, DEFAULT_THRESHOLD, DedupResult, ded
 from idres.ingest.files import table_format
 from idres.ingest.training import DEFAULT_MAX_PAIRS, load_model
 
-_STEPS = ("read", "train", "predict", "cluster", "write")
+_STEPS = ("read", "train", "cluster", "write")
 _REJECTIONS_SHOWN = 5
 _ROW_NUMBERS_SHOWN = 20
 
@@ -20,9 +20,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser = subparsers.add_parser(
         "dedup",
         help="cluster the records of one file into persons",
-        description="Train the match model on the file (or use --model), score the candidate"
-        " pairs its blocking rules produce, and write record_id,cluster_id for every valid"
-        " record; a cluster is named by its smallest record_id.",
+        description="Train the match model on the file (or use --model), take the records in"
+        " time order through the resolver's own decisions (as Observe would), and write"
+        " record_id,cluster_id for every valid record; a cluster is named by its smallest"
+        " record_id.",
     )
     parser.add_argument("input", type=Path, help="CSV, Parquet or JSON Lines records")
     parser.add_argument(
@@ -33,7 +34,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--threshold",
         type=float,
         default=DEFAULT_THRESHOLD,
-        help="match probability at or above which two records join (default %(default)s)",
+        help="match probability at or above which a record joins a customer, and the direct"
+        " evidence two customers need to merge (default %(default)s)",
     )
     parser.add_argument("--max-pairs", type=int, default=DEFAULT_MAX_PAIRS)
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
@@ -63,12 +65,14 @@ def run(args: argparse.Namespace) -> int:
 def summary(result: DedupResult, written: int, out: Path) -> str:
     """The closing report: what was read, what was left out, and what came of it."""
     source = "trained on this file" if result.trained else "given"
+    c = result.counts
     lines = [
         f"records read       {result.rows_read:,}",
         f"rejected           {_rejected(result.rejected_rows)}",
         f"clusters           {result.clusters:,} (of {result.records:,} records)",
         f"largest cluster    {result.largest_cluster:,}",
-        f"predicted pairs    {result.predicted_pairs:,} at p >= {result.threshold:g}",
+        f"decisions          {c.linked:,} linked, {c.merged:,} merged customers, {c.created:,}"
+        f" new ({c.possible:,} of them possible matches) at p >= {result.threshold:g}",
         f"model              {result.model_version} ({source})",
         "seconds            "
         + ", ".join(

@@ -13,7 +13,7 @@ then glues two people together; deciding record by record is what keeps househol
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -44,7 +44,8 @@ class ClusterCounts:
     merged: int = 0
     possible: int = 0
     """Records that fit two customers about equally and started their own."""
-    decisions: dict[str, int] = field(default_factory=dict)
+    absorbed: int = 0
+    """Customers merged into others."""
 
 
 class StreamClusterer:
@@ -110,6 +111,7 @@ class StreamClusterer:
             counts.possible += plan.decision is Decision.POSSIBLE_MATCH
         elif plan.absorbed:
             counts.merged += 1
+            counts.absorbed += len(plan.absorbed)
         else:
             counts.linked += 1
 

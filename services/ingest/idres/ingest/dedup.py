@@ -1,14 +1,13 @@
-"""Batch deduplication of one file: train (or load) the match model, score, cluster.
+"""Batch deduplication of one file: train (or load) the match model, then cluster.
 
-The file is streamed into the model frame batch by batch, so Python never holds more than one
-batch of rows; scoring and clustering run inside DuckDB through Splink, and the result comes back
-as an Arrow table of `record_id, cluster_id` that covers every valid record, singletons included.
+Splink trains the model on DuckDB. Clustering then takes the records in time order through the
+online resolver's own candidate retrieval and decisions (`idres.ingest.clustering`), so a batch
+run gives the customers a stream through `Observe` would; the result is an Arrow table of
+`record_id, cluster_id` that covers every valid record, singletons included.
 """
 
 from __future__ import annotations
 
-import copy
-import logging
 import sys
 import time
 from collections.abc import Iterator, Mapping
@@ -18,12 +17,14 @@ from typing import Any, TextIO
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from splink import DuckDBAPI, Linker
-from splink.internals.splink_dataframe import SplinkDataFrame
+from tqdm import tqdm
 
+from idres.ingest.clustering import ClusterCounts, StreamClusterer
 from idres.ingest.files import write_table
 from idres.ingest.frame import BATCH_ROWS, Rejection, read_file
-from idres.ingest.training import DEFAULT_MAX_PAIRS, model_version, train
+from idres.ingest.training import DEFAULT_MAX_PAIRS, model_version, train, training_facts
+from idres.resolver.domain.matching import Thresholds
+from idres.resolver.domain.records import Record
 
 DEFAULT_THRESHOLD = 0.9
 DEFAULT_SEED = 42
@@ -44,11 +45,11 @@ class DedupResult:
     rejected_rows: list[int]
     rejections: list[Rejection]
     """Reasons for the first rejected rows (all their numbers are in `rejected_rows`)."""
-    predicted_pairs: int
-    """Scored pairs at or above the threshold: the edges clustering joins."""
+    counts: ClusterCounts
+    """Records that started a customer, joined one, or merged several."""
     threshold: float
     seconds: dict[str, float] = field(default_factory=dict)
-    """Wall time per step: read, train, predict, cluster."""
+    """Wall time per step: read, train, cluster."""
 
     @property
     def records(self) -> int:
@@ -97,26 +98,24 @@ class _Steps:
             )
 
 
-def _predict(
-    frame: pa.Table, model: Mapping[str, Any], threshold: float
-) -> tuple[Linker, SplinkDataFrame, int]:
-    """Pairs from the model's own blocking rules, scored, kept at or above the threshold."""
-    db_api = DuckDBAPI()
-    # Splink may annotate the settings it is given; the caller's model stays untouched.
-    linker = Linker(db_api.register(frame), copy.deepcopy(dict(model)), log_level=logging.WARNING)
-    pairs = linker.inference.predict(threshold_match_probability=threshold, warning_mode="never")
-    count = int(pairs.as_duckdbpyrelation().count("*").fetchall()[0][0])
-    return linker, pairs, count
-
-
-def _cluster(linker: Linker, pairs: SplinkDataFrame, threshold: float) -> pa.Table:
-    """Connected components over the kept pairs; every record is a node, so singletons stay."""
-    clustered = linker.clustering.cluster_pairwise_predictions_at_threshold(
-        pairs, threshold_match_probability=threshold
+def _cluster(
+    records: list[Record],
+    model: Mapping[str, Any],
+    facts: Mapping[str, Any],
+    thresholds: Thresholds,
+    progress: bool,
+) -> tuple[pa.Table, ClusterCounts]:
+    """Every record through the online resolver's decisions, in time order (see `clustering`);
+    every record is a node, so singletons stay."""
+    clusterer = StreamClusterer(model, model_version(model), facts=facts, thresholds=thresholds)
+    ordered = sorted(records, key=lambda r: (r.ts, r.record_id))
+    for record in tqdm(ordered, unit=" rec", desc="cluster", leave=False, disable=not progress):
+        clusterer.add(record)
+    ids, customers = zip(*clusterer.clusters(), strict=True) if ordered else ((), ())
+    table = pa.table(
+        {"unique_id": pa.array(ids, pa.string()), "cluster_id": pa.array(customers, pa.string())}
     )
-    relation = clustered.as_duckdbpyrelation().select("unique_id", "cluster_id")
-    table: pa.Table = relation.to_arrow_table()
-    return _stable_ids(table)
+    return _stable_ids(table), clusterer.counts
 
 
 def _stable_ids(clustered: pa.Table) -> pa.Table:
@@ -150,21 +149,21 @@ def dedup(
     if max_pairs < 1:
         raise ValueError(f"max pairs must be positive, not {max_pairs}")
     steps = _Steps(progress, stream or sys.stderr)
-    read = read_file(Path(input_path), progress=progress)
+    read = read_file(Path(input_path), progress=progress, keep_records=True)
     frame = read.table()
     steps.done("read", f"{frame.num_rows:,} records, {len(read.rejected_rows):,} rejected")
-    if frame.num_rows < 2:
+    if frame.num_rows < 2 or read.records is None:
         raise ValueError("nothing to deduplicate: fewer than two valid records")
     trained = model is None
     steps.start()
     chosen = train(frame, seed=seed, max_pairs=max_pairs) if model is None else dict(model)
+    facts = training_facts(frame, chosen)
     steps.done("train", f"model {model_version(chosen)}" + ("" if trained else " (given)"))
     steps.start()
-    linker, scored, pairs = _predict(frame, chosen, threshold)
-    steps.done("predict", f"{pairs:,} pairs at p >= {threshold:g}")
-    steps.start()
-    assignments = _cluster(linker, scored, threshold)
-    steps.done("cluster", f"{len(pc.unique(assignments.column('cluster_id'))):,} clusters")
+    thresholds = Thresholds(match=threshold, possible=min(threshold, 0.5), merge=threshold)
+    assignments, counts = _cluster(read.records, chosen, facts, thresholds, progress)
+    clusters = len(pc.unique(assignments.column("cluster_id")))
+    steps.done("cluster", f"{clusters:,} clusters ({counts.merged:,} records merged customers)")
     return DedupResult(
         assignments=assignments,
         model=chosen,
@@ -173,7 +172,7 @@ def dedup(
         rows_read=read.rows_read,
         rejected_rows=read.rejected_rows,
         rejections=read.rejections,
-        predicted_pairs=pairs,
+        counts=counts,
         threshold=threshold,
         seconds=steps.seconds,
     )

@@ -16,7 +16,7 @@ from tqdm import tqdm
 
 from idres.ingest.files import RawRow, open_table
 from idres.resolver.domain.errors import ValidationError
-from idres.resolver.domain.records import parse_record
+from idres.resolver.domain.records import Record, parse_record
 from idres.resolver.domain.scoring import FEATURE_COLUMNS, features
 
 FRAME_COLUMNS: tuple[str, ...] = ("unique_id", *FEATURE_COLUMNS)
@@ -41,6 +41,8 @@ class ModelFrame:
     rows_read: int = 0
     rejected_rows: list[int] = field(default_factory=list)
     rejections: list[Rejection] = field(default_factory=list)
+    records: list[Record] | None = None
+    """The parsed records too, when asked for (batch clustering needs them)."""
 
     def reject(self, row: int, reason: str) -> None:
         self.rejected_rows.append(row)
@@ -61,9 +63,9 @@ def _flush(columns: dict[str, list[str | None]]) -> pa.RecordBatch:
     return batch
 
 
-def read_rows(rows: Iterable[RawRow]) -> ModelFrame:
+def read_rows(rows: Iterable[RawRow], *, keep_records: bool = False) -> ModelFrame:
     """Valid rows become model columns; the first row of a repeated record id wins."""
-    frame = ModelFrame()
+    frame = ModelFrame(records=[] if keep_records else None)
     columns: dict[str, list[str | None]] = {name: [] for name in FRAME_COLUMNS}
     seen: set[str] = set()
     for raw in rows:
@@ -80,6 +82,8 @@ def read_rows(rows: Iterable[RawRow]) -> ModelFrame:
             frame.reject(raw.number, f"duplicate record_id {record.record_id!r}")
             continue
         seen.add(record.record_id)
+        if frame.records is not None:
+            frame.records.append(record)
         columns["unique_id"].append(record.record_id)
         for name, value in features(record).items():
             columns[name].append(value)
@@ -89,13 +93,13 @@ def read_rows(rows: Iterable[RawRow]) -> ModelFrame:
     return frame
 
 
-def read_file(path: Path, *, progress: bool = False) -> ModelFrame:
+def read_file(path: Path, *, progress: bool = False, keep_records: bool = False) -> ModelFrame:
     with open_table(path) as table:
         rows: Iterator[RawRow] = iter(table)
         if progress:
             total = table.count_rows()
             rows = iter(tqdm(rows, total=total, unit=" rows", desc="read", leave=False))
-        return read_rows(rows)
+        return read_rows(rows, keep_records=keep_records)
 
 
 def model_frame(records: Iterable[Mapping[str, str]]) -> pa.Table:
