@@ -1,9 +1,11 @@
 """`make bench`: ingest and Resolve throughput at two dataset sizes, against the echo floor.
 
-For each size: generate a synthetic dataset, time `idres ingest`, start `idres serve`, drive it
-with the load generator (Resolve on the dataset's strong identifiers), then drive the echo server
-(same worker count, same load). The echo server shows what gRPC in Python costs on this machine,
-so the Resolve/echo ratio says how much of the budget resolving itself takes.
+For each size: generate a synthetic dataset, train the match model on it with `idres train`
+(stored active, so ingest and Resolve run in model mode), time `idres ingest`, start
+`idres serve`, drive it with the load generator (Resolve on the dataset's strong identifiers),
+then drive the echo server (same worker count, same load). The echo server shows what gRPC in
+Python costs on this machine, so the Resolve/echo ratio says how much of the budget resolving
+itself takes.
 
 Figures are printed, never asserted: they depend on the machine.
 """
@@ -39,6 +41,7 @@ IDRES = Path(sys.executable).with_name("idres")
 ECHO = Path(__file__).with_name("echo.py")
 # Persons per size: the generator writes about four records per person.
 SIZES = {"demo": 1_000, "100k": 25_000}
+TRAIN_MAX_PAIRS = 2_000_000
 DEFAULT_JSON = ROOT / "bench-out" / "bench.json"
 SERVING = health_pb2.HealthCheckResponse.SERVING
 
@@ -80,6 +83,7 @@ class SizeReport:
     size: str
     persons: int
     records: int = 0
+    train_seconds: float = 0.0
     ingest_seconds: float = 0.0
     ingest_records_per_s: float = 0.0
     ingest_peak_mb: float = 0.0
@@ -99,6 +103,7 @@ class Options:
     workers: int
     start_timeout: float
     ingest_timeout: float
+    max_pairs: int
     keep: bool
     json_out: Path | None
 
@@ -237,6 +242,18 @@ def generate(report: SizeReport, work: Path) -> Path:
     return data
 
 
+def train(report: SizeReport, data: Path, work: Path, opts: Options) -> None:
+    """`idres train` on the generated file: the model is stored active in the data dir's
+    database, so the ingest and the server that follow decide with it."""
+    log = work / "train.log"
+    env = idres_env(work / "data", opts)
+    cmd = [str(IDRES), "train", str(data), "--max-pairs", str(opts.max_pairs)]
+    done = run_measured(cmd, env, log, opts.ingest_timeout)
+    if done.code != 0:
+        raise BenchError(f"idres train failed ({done.code})", log)
+    report.train_seconds = round(done.seconds, 2)
+
+
 def ingest(report: SizeReport, data: Path, work: Path, opts: Options) -> None:
     log = work / "ingest.log"
     env = idres_env(work / "data", opts)
@@ -315,6 +332,9 @@ def bench_size(name: str, persons: int, root: Path, opts: Options) -> SizeReport
     try:
         say(f"[{name}] generating {persons:,} persons")
         data = generate(report, work)
+        say(f"[{name}] training the model (max pairs {opts.max_pairs:,})")
+        train(report, data, work, opts)
+        say(f"  train: {report.train_seconds:,.1f} s")
         say(f"[{name}] ingesting {report.records:,} records")
         ingest(report, data, work, opts)
         say(f"  ingest: {report.ingest_records_per_s:,.0f} records/s")
@@ -371,6 +391,7 @@ INVALID_NOTE = (
 COLUMNS = (
     ("size", 6),
     ("records", 9),
+    ("train s", 8),
     ("ingest rec/s", 13),
     ("ingest MB", 10),
     ("Resolve rps", 12),
@@ -388,6 +409,7 @@ def _cells(r: SizeReport) -> list[str]:
     return [
         r.size,
         f"{r.records:,}",
+        f"{r.train_seconds:,.1f}" if r.train_seconds else "-",
         f"{r.ingest_records_per_s:,.0f}" if r.ingest_seconds else "-",
         f"{r.ingest_peak_mb:,.0f}" if r.ingest_seconds else "-",
         f"{res.rps:,.0f}" if res else "-",
@@ -446,6 +468,9 @@ def parse_options(argv: Sequence[str] | None) -> Options:
     p.add_argument("--workers", type=int, default=16, help="server threads, real and echo")
     p.add_argument("--start-timeout", type=float, default=60, help="seconds to SERVING")
     p.add_argument("--ingest-timeout", type=float, default=3600, help="seconds per ingest")
+    p.add_argument(
+        "--max-pairs", type=int, default=TRAIN_MAX_PAIRS, help="`idres train` cap on pairs"
+    )
     p.add_argument("--quick", action="store_true", help="demo size only, 5 s runs")
     p.add_argument("--keep", action="store_true", help="keep the work dir (data and logs)")
     p.add_argument(
@@ -461,6 +486,7 @@ def parse_options(argv: Sequence[str] | None) -> Options:
         workers=args.workers,
         start_timeout=args.start_timeout,
         ingest_timeout=args.ingest_timeout,
+        max_pairs=args.max_pairs,
         keep=args.keep,
         json_out=args.json_out,
     )

@@ -9,7 +9,8 @@ weighs them with the Fellegi-Sunter model:
 - an exact match on a personal identifier (email, handle, card) that the deterministic rules
   accept is a sure link, kept as evidence beside the model's weight;
 - the best remaining candidate at or above the match threshold wins; between the possible and
-  match thresholds the answer is a possible match;
+  match thresholds, or when the query shares only a household's kind of identifier (a phone, a
+  device) with a customer, the answer is a possible match;
 - other matching candidates are merged in only when the evidence is strong directly between them
   and the winner, so a chain of links through one record never glues people together.
 """
@@ -119,8 +120,16 @@ def decide_scored(
     scan = scan_identifiers(query, states, profiles, policy)
     mine = profile_of(query.attributes)
     links = [_link(c, features, mine, scan.accepted, scorer, policy) for c in candidates]
+    # A customer holding one of the query's values stays in the answer as a possible match
+    # even when the model alone gives little: a phone held by one customer is worth showing.
+    held = scan.accepted.keys()
     viable = sorted(
-        (lk for lk in links if not lk.veto and (lk.sure or lk.probability >= thresholds.possible)),
+        (
+            lk
+            for lk in links
+            if not lk.veto
+            and (lk.sure or lk.probability >= thresholds.possible or lk.customer_id in held)
+        ),
         key=lambda lk: (
             not _qualifies(lk, thresholds),
             -lk.match_weight,
