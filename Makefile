@@ -47,9 +47,14 @@ typecheck: install
 
 check: lint typecheck test
 
+# Throughput against the echo floor, the scorer, online latency against Splink's own call,
+# candidate recall against Splink's blocking, and accuracy against the baselines.
 bench: install
 	$(PY) -m loadtests.bench
 	$(PY) -m loadtests.bench_scoring
+	$(PY) -m loadtests.bench_online
+	$(PY) -m loadtests.bench_candidates
+	$(PY) -m loadtests.accuracy_idres --persons 20000 --seed 11
 
 clean:
 	rm -rf $(VENV) proto/gen .idres .pytest_cache .mypy_cache .ruff_cache
