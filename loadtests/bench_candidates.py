@@ -45,6 +45,8 @@ from loadtests.bench_online import percentile, quiet_splink
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_JSON = ROOT / "bench-out" / "bench_candidates.json"
 PROGRESS_EVERY = 10_000
+CANDIDATE_LIMIT = 24
+"""`IdentityIndex.candidates`' default `limit` of customers proposed."""
 
 
 def say(text: str) -> None:
@@ -80,6 +82,8 @@ class CandidateReport:
     """All true pairs the online retrieval proposed."""
     near_miss_records: int = 0
     """Records for which a proposed customer holds their person through no Splink pair at all."""
+    missed_at_limit: int = 0
+    """Splink true pairs not proposed while the retrieval was at its customer limit."""
     mean_candidates: float = 0.0
     max_candidates: int = 0
     retrieval_mean_us: float = 0.0
@@ -150,7 +154,7 @@ def measure(
     earlier: dict[str, list[int]] = {}
     sizes: list[int] = []
     timings: list[float] = []
-    also = proposed_true = extra = near_miss = true_pairs = 0
+    also = proposed_true = extra = near_miss = true_pairs = at_limit = 0
     started = time.perf_counter()
     for r, record in enumerate(data.records):
         idents = [o.identifier for o in record.identifiers]
@@ -167,6 +171,7 @@ def measure(
             in_splink = (b, r) in blocked.true
             hit = index.canonical(owner[b]) in proposed
             also += in_splink and hit
+            at_limit += in_splink and not hit and len(proposed) >= CANDIDATE_LIMIT
             proposed_true += hit
             if hit and not in_splink:
                 extra += 1
@@ -184,6 +189,7 @@ def measure(
     report.proposed_true_pairs = proposed_true
     report.proposed_not_splink = extra
     report.near_miss_records = near_miss
+    report.missed_at_limit = at_limit
     report.mean_candidates = round(statistics.fmean(sizes), 2) if sizes else 0.0
     report.max_candidates = max(sizes, default=0)
     report.retrieval_mean_us = round(statistics.fmean(timings) * 1e6, 1) if timings else 0.0
@@ -222,6 +228,10 @@ def markdown(report: CandidateReport) -> str:
         ("Splink blocked pairs (model's rules)", f"{r.splink_blocked_pairs:,}"),
         ("true-match pairs among them", f"{r.splink_true_pairs:,}"),
         ("also proposed online (recall)", f"{r.also_proposed:,} ({r.recall:.2%})"),
+        (
+            "missed / of which at the 24-customer limit",
+            f"{r.splink_true_pairs - r.also_proposed:,} / {r.missed_at_limit:,}",
+        ),
         ("true pairs proposed online, not by Splink", f"{r.proposed_not_splink:,}"),
         ("records whose person only the online retrieval reached", f"{r.near_miss_records:,}"),
         ("all true pairs / proposed online", f"{r.true_pairs:,} / {r.proposed_true_pairs:,}"),

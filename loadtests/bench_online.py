@@ -343,7 +343,10 @@ def measure_resolve(
     with grpc.insecure_channel(target) as channel:
         stub = identity_pb2_grpc.IdentityServiceStub(channel)
         for i in range(min(warmup, calls)):
-            stub.Resolve(requests[i % len(requests)], timeout=timeout)
+            try:
+                stub.Resolve(requests[i % len(requests)], timeout=timeout)
+            except grpc.RpcError:
+                pass  # counted when it happens again in the measured calls
         started = time.perf_counter()
         deadline = started + max_seconds
         for i in range(calls):
@@ -410,6 +413,14 @@ class SplinkFigures:
     splink_top_true_share: float | None = None
     idres_top_true_share: float | None = None
     """Of the sampled lookups with a top customer, those whose top customer holds the person."""
+    differ: int = 0
+    """Lookups whose two top customers differ..."""
+    differ_both_hold_person: int = 0
+    """...though both hold the lookup's person (the store split that person over customers)."""
+    splink_no_pair: int = 0
+    """Lookups for which Splink's blocking paired no stored record."""
+    idres_no_candidate: int = 0
+    """Lookups for which idres proposed no customer."""
     setup_seconds: float = 0.0
 
 
@@ -503,6 +514,14 @@ def measure_splink(
         splink_top = assigned.get(best) if best is not None else None
         idres_top = answers[lookup.record_id].top
         same += splink_top == idres_top
+        figures.splink_no_pair += splink_top is None
+        figures.idres_no_candidate += idres_top is None
+        if splink_top != idres_top:
+            figures.differ += 1
+            figures.differ_both_hold_person += all(
+                top is not None and lookup.person_id in persons.get(top, ())
+                for top in (splink_top, idres_top)
+            )
         for side, top in (("splink", splink_top), ("idres", idres_top)):
             if top is not None:
                 tops[side].append(lookup.person_id in persons.get(top, ()))
@@ -746,8 +765,16 @@ def markdown(report: OnlineReport) -> str:
             )
         )
     table = [header, ["---"] * len(header), *rows]
-    lines += ["", *("| " + " | ".join(cells) + " |" for cells in table)]
-    return "\n".join(lines)
+    lines += ["", *("| " + " | ".join(cells) + " |" for cells in table), ""]
+    for entry in report.sets:
+        if (s := entry.splink) is not None and s.calls:
+            lines.append(
+                f"{entry.name}: top matches differ for {s.differ} of {s.calls}; of those, both"
+                f" hold the person (split over customers) {s.differ_both_hold_person};"
+                f" no Splink pair {s.splink_no_pair}, no idres candidate"
+                f" {s.idres_no_candidate} (of all {s.calls})"
+            )
+    return "\n".join(lines).rstrip()
 
 
 # ---------------------------------------------------------------------------- command line
