@@ -42,7 +42,7 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -343,10 +343,8 @@ def measure_resolve(
     with grpc.insecure_channel(target) as channel:
         stub = identity_pb2_grpc.IdentityServiceStub(channel)
         for i in range(min(warmup, calls)):
-            try:
+            with suppress(grpc.RpcError):  # counted if it happens again when measured
                 stub.Resolve(requests[i % len(requests)], timeout=timeout)
-            except grpc.RpcError:
-                pass  # counted when it happens again in the measured calls
         started = time.perf_counter()
         deadline = started + max_seconds
         for i in range(calls):
@@ -769,10 +767,10 @@ def markdown(report: OnlineReport) -> str:
     for entry in report.sets:
         if (s := entry.splink) is not None and s.calls:
             lines.append(
-                f"{entry.name}: top matches differ for {s.differ} of {s.calls}; of those, both"
-                f" hold the person (split over customers) {s.differ_both_hold_person};"
-                f" no Splink pair {s.splink_no_pair}, no idres candidate"
-                f" {s.idres_no_candidate} (of all {s.calls})"
+                f"{entry.name}: of {s.calls} sampled lookups, the top matches differ for"
+                f" {s.differ} (both holding the person, split over customers: "
+                f"{s.differ_both_hold_person}); Splink's blocking paired no stored record for"
+                f" {s.splink_no_pair}, idres proposed no customer for {s.idres_no_candidate}"
             )
     return "\n".join(lines).rstrip()
 
