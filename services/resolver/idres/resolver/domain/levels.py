@@ -139,6 +139,14 @@ def any_null(condition: str) -> Test:
         if found is None:
             raise UnsupportedModel(f"unsupported null level {condition!r}")
         checks.append((found.group(2).lower() == "l", found.group(1).lower()))
+    if len(checks) == 2 and {checks[0], checks[1]} == {(True, checks[0][1]), (False, checks[0][1])}:
+        # The usual `col_l IS NULL OR col_r IS NULL`: every score tests it once per comparison.
+        column = checks[0][1]
+
+        def either_null(l_row: Features, r_row: Features) -> bool:
+            return l_row.get(column) is None or r_row.get(column) is None
+
+        return either_null
 
     def any_null(l_row: Features, r_row: Features) -> bool:
         return any((l_row if on_left else r_row).get(c) is None for on_left, c in checks)
