@@ -6,10 +6,15 @@ import argparse
 from pathlib import Path
 
 from idres.cli.common import fail, load_settings
+from idres.ingest.bulk import bulk_ingest
 from idres.ingest.files import write_table
 from idres.ingest.loader import ingest_file
+from idres.ingest.training import DEFAULT_MAX_PAIRS
+from idres.resolver.adapters.database import open_database
+from idres.resolver.adapters.store import Store
 from idres.resolver.domain.errors import UnavailableError
 from idres.resolver.resolution import Resolver
+from idres.resolver.settings import Settings
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -23,6 +28,15 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--workers", type=int, default=4, help="rows in flight (default 4)")
     parser.add_argument("--rejects", type=Path, help="write every rejected row to this file")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--bulk",
+        action="store_true",
+        help="load the whole file at once: cluster it in memory against what is stored and"
+        " write it with COPY in one transaction (trains a model first if none is active)",
+    )
+    parser.add_argument(
+        "--max-pairs", type=int, default=DEFAULT_MAX_PAIRS, help="training cap with --bulk"
+    )
     parser.set_defaults(func=run)
 
 
@@ -30,6 +44,8 @@ def run(args: argparse.Namespace) -> int:
     settings = load_settings()
     if not args.file.exists():
         return fail(f"no such file: {args.file}")
+    if args.bulk:
+        return _bulk(args, settings)
     try:
         resolver = Resolver.from_settings(settings, durable=False)
     except UnavailableError as exc:
@@ -51,4 +67,25 @@ def run(args: argparse.Namespace) -> int:
     if args.rejects:
         rows = ((str(r.row), r.field, r.reason) for r in summary.rejections)
         write_table(args.rejects, ("row", "field", "reason"), rows)
+    return 0
+
+
+def _bulk(args: argparse.Namespace, settings: Settings) -> int:
+    try:
+        db = open_database(settings.database_url, settings.data_dir, pool_size=2)
+    except UnavailableError as exc:
+        return fail(str(exc))
+    try:
+        summary = bulk_ingest(
+            args.file, Store(db), max_pairs=args.max_pairs, progress=not args.quiet
+        )
+    except (ValueError, UnavailableError) as exc:
+        return fail(f"{exc}; nothing was written")
+    finally:
+        db.close()
+    print("\n".join(summary.lines()))
+    for r in summary.rejections[:20]:
+        print(f"  row {r.row}: {r.reason}")
+    for record_id in summary.conflicts[:20]:
+        print(f"  record {record_id!r}: stored before with other content")
     return 0

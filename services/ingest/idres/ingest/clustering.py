@@ -12,19 +12,21 @@ then glues two people together; deciding record by record is what keeps househol
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
 from idres.resolver.adapters.identity_index import IdentityIndex
 from idres.resolver.adapters.record_index import RecordIndex
+from idres.resolver.adapters.store import Snapshot
 from idres.resolver.domain.events import ChangeEvent, EventType
 from idres.resolver.domain.identifiers import Identifier
 from idres.resolver.domain.linking import (
     DEFAULT_POLICY,
     Decision,
     Holdings,
+    Link,
     LinkPolicy,
     Plan,
     holdings,
@@ -33,6 +35,33 @@ from idres.resolver.domain.linking import (
 from idres.resolver.domain.matching import DEFAULT_THRESHOLDS, Scorer, Thresholds, decide_scored
 from idres.resolver.domain.records import Record
 from idres.resolver.domain.scoring import MatchModel, features, seeded_frequencies
+
+
+@dataclass(slots=True)
+class Kept:
+    """Everything a run decided, in order: what a bulk load writes to the store."""
+
+    events: list[ChangeEvent] = field(default_factory=list)
+    created: list[tuple[str, int, str]] = field(default_factory=list)
+    """(customer, seq, founding record) of each new customer."""
+    merges: list[tuple[str, str]] = field(default_factory=list)
+    """(absorbed, survivor at the time)."""
+    links: list[tuple[str, Link, bool]] = field(default_factory=list)
+    """(record, the link it made, whether the link merged the linked customer)."""
+
+    def keep(self, record: Record, plan: Plan, target: str, events: list[ChangeEvent]) -> None:
+        self.events.extend(events)
+        for event in events:
+            if event.type is EventType.CREATED:
+                self.created.append((target, int(event.payload["seq"]), record.record_id))
+        self.merges.extend((absorbed, target) for absorbed in plan.absorbed)
+        if plan.target is not None:
+            joined = {plan.target, *plan.absorbed}
+            self.links.extend(
+                (record.record_id, lk, lk.customer_id in plan.absorbed)
+                for lk in plan.links
+                if lk.customer_id in joined and not lk.veto and lk.record_id
+            )
 
 
 @dataclass(slots=True)
@@ -60,19 +89,29 @@ class StreamClusterer:
         thresholds: Thresholds = DEFAULT_THRESHOLDS,
         policy: LinkPolicy = DEFAULT_POLICY,
         vectors: bool = True,
+        snapshot: Snapshot | None = None,
+        new_id: Callable[[], str] | None = None,
+        keep: bool = False,
     ) -> None:
+        """`snapshot` starts from what a store holds (its customers keep their ids); `new_id`
+        names new customers; `keep` keeps every event and link for writing them out."""
         scorer = MatchModel.from_splink(model)
         records = RecordIndex(
             scorer.blocking, scorer.tf_columns, vectors=vectors, tf=seeded_frequencies(facts or {})
         )
-        self.index = IdentityIndex(records)
+        if snapshot is None:
+            self.index = IdentityIndex(records)
+        else:
+            self.index = IdentityIndex.from_snapshot(snapshot, records)
         self.scorer = Scorer(scorer, version, records.tf)
         self.thresholds = thresholds
         self.policy = policy
         self.counts = ClusterCounts()
         self._owner: dict[str, str] = {}
-        self._seq = 0
+        self._seq = max((seq for _, seq in snapshot.customers), default=0) if snapshot else 0
+        self._new_id = new_id or (lambda: f"c{self._seq}")
         self._event = 0
+        self.kept: Kept | None = Kept() if keep else None
 
     def add(self, record: Record) -> str:
         """Decides and applies one record; returns the customer it joined (live at the time)."""
@@ -91,8 +130,11 @@ class StreamClusterer:
         self._count(plan)
         shared = newly_shared(record.query, states, plan, self.policy)
         target = plan.target or self._new_customer()
-        self.index.apply(self._events(record, plan, target, holdings(record.query, states, shared)))
+        events = self._events(record, plan, target, holdings(record.query, states, shared))
+        self.index.apply(events)
         self._owner[record.record_id] = target
+        if self.kept is not None:
+            self.kept.keep(record, plan, target, events)
         return target
 
     def clusters(self) -> Iterator[tuple[str, str]]:
@@ -102,7 +144,7 @@ class StreamClusterer:
 
     def _new_customer(self) -> str:
         self._seq += 1
-        return f"c{self._seq}"
+        return self._new_id()
 
     def _count(self, plan: Plan) -> None:
         counts = self.counts

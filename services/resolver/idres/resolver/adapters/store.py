@@ -27,6 +27,8 @@ from idres.resolver.domain.profiles import Profile
 from idres.resolver.domain.records import Attributes, Observed, Query, Record
 from idres.resolver.domain.scoring import Features, features
 
+# Observe takes this lock shared and a bulk load exclusive (see `bulk_store`).
+BULK_LOCK = 0x1D5E5B01
 RETRYABLE = (psycopg.errors.SerializationFailure, psycopg.errors.DeadlockDetected)
 
 
@@ -67,9 +69,10 @@ class Transaction:
     def lock_keys(self, keys: Iterable[str]) -> None:
         """Advisory locks in one sorted order, so two writers never wait on each other crosswise."""
         self.conn.execute(
-            "SELECT pg_advisory_xact_lock(hashtextextended(k, 0))"
+            "SELECT pg_advisory_xact_lock_shared(%s::bigint) UNION ALL"
+            " SELECT pg_advisory_xact_lock(hashtextextended(k, 0))"
             " FROM (SELECT k FROM unnest(%s::text[]) AS k ORDER BY k) AS sorted",
-            (sorted(set(keys)),),
+            (BULK_LOCK, sorted(set(keys))),
         )
 
     def find_record(self, record_id: str) -> tuple[str, str] | None:
@@ -160,6 +163,7 @@ class Transaction:
         rows = [lk for lk in links if lk.record_id]
         if not rows:
             return
+        parts = [link_parts(lk) for lk in rows]
         self._write(
             "INSERT INTO record_links (record_id, to_record_id, merged, match_weight, probability,"
             " sure, comparisons, model_version)"
@@ -169,10 +173,7 @@ class Transaction:
                 record_id,
                 [lk.record_id for lk in rows],
                 [lk.customer_id in merged for lk in rows],
-                [_finite(lk.match_weight) for lk in rows],
-                [lk.probability for lk in rows],
-                [lk.sure for lk in rows],
-                [Jsonb([list(c) for c in _parts(lk)]) for lk in rows],
+                *(list(column) for column in zip(*parts, strict=True)),
                 [version] * len(rows),
             ),
         )
@@ -390,7 +391,7 @@ class Store:
         """Everything the in-memory index needs, read in one consistent snapshot."""
         with self._connection() as conn, conn.transaction():
             conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            return _read_snapshot(conn, with_records)
+            return read_snapshot(conn, with_records)
 
 
 _NOT_PLACEHOLDER = "FILTER (WHERE ri.kind IS NOT NULL AND NOT ri.placeholder)"
@@ -414,15 +415,14 @@ def stored_features(
     return {k: v for k, v in row.items() if v is not None}
 
 
-def _finite(weight: float) -> float:
-    return weight if math.isfinite(weight) else -1e9
-
-
-def _parts(link: Link) -> list[tuple[str, str, int, float, float]]:
-    return [
-        (c.comparison, c.level, c.gamma, c.log2_bayes_factor + c.tf_adjustment, c.tf_adjustment)
+def link_parts(link: Link) -> tuple[float, float, bool, Jsonb]:
+    """A link's (match weight, probability, sure, comparisons) as `record_links` keeps them."""
+    weight = link.match_weight if math.isfinite(link.match_weight) else -1e9
+    comparisons = [
+        [c.comparison, c.level, c.gamma, c.log2_bayes_factor + c.tf_adjustment, c.tf_adjustment]
         for c in link.contributions
     ]
+    return weight, link.probability, link.sure, Jsonb(comparisons)
 
 
 @dataclass(frozen=True, slots=True)
@@ -437,7 +437,7 @@ class Snapshot:
     """(record_id, customer_id, features) of every record; read only when a model serves."""
 
 
-def _read_snapshot(conn: psycopg.Connection[Any], with_records: bool) -> Snapshot:
+def read_snapshot(conn: psycopg.Connection[Any], with_records: bool) -> Snapshot:
     last = conn.execute("SELECT coalesce(max(id), 0) FROM change_events").fetchone()
     return Snapshot(
         last_event_id=int(last[0]) if last else 0,

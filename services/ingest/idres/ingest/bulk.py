@@ -1,0 +1,169 @@
+"""`idres ingest --bulk`: a whole file into the store through the batch path.
+
+The file is read and normalized once, clustered in memory by the resolver's own decisions
+against a snapshot of what the store holds (`StreamClusterer`), and written in one COPY-based
+transaction. Stored customers keep their ids: a new record joins one, or a merge absorbs one and
+its id becomes an alias that still resolves. Without an active model, one is trained on the file
+first and stored, as `idres train` would.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from tqdm import tqdm
+
+from idres.ingest.clustering import StreamClusterer
+from idres.ingest.frame import Rejection, read_file
+from idres.ingest.training import DEFAULT_MAX_PAIRS, model_version, train, training_facts
+from idres.resolver.adapters.bulk_store import BulkBatch, bulk_session
+from idres.resolver.adapters.model_store import ModelStore
+from idres.resolver.adapters.store import Snapshot, Store
+from idres.resolver.domain.events import new_customer_id
+from idres.resolver.domain.records import Record
+
+
+@dataclass(slots=True)
+class BulkSummary:
+    rows_read: int = 0
+    rejected_rows: list[int] = field(default_factory=list)
+    rejections: list[Rejection] = field(default_factory=list)
+    loaded: int = 0
+    already: int = 0
+    """Records the store held already, with the same content: skipped."""
+    conflicts: list[str] = field(default_factory=list)
+    """Record ids the store holds with other content: left out."""
+    new_customers: int = 0
+    merged_stored: int = 0
+    """Customers already stored that the load merged into others (their ids are aliases)."""
+    model_version: str = ""
+    trained: bool = False
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def lines(self) -> list[str]:
+        steps = ", ".join(f"{k} {v:.1f}" for k, v in self.seconds.items())
+        return [
+            f"rows read          {self.rows_read:,}",
+            f"rejected           {len(self.rejected_rows):,}",
+            f"loaded             {self.loaded:,} records",
+            f"already stored     {self.already:,} (same content, skipped)",
+            f"conflicts          {len(self.conflicts):,} (stored with other content, left out)",
+            f"new customers      {self.new_customers:,}",
+            f"stored customers merged  {self.merged_stored:,} (their ids still resolve)",
+            f"model              {self.model_version}"
+            + (" (trained on this file)" if self.trained else " (active)"),
+            f"seconds            {steps}",
+        ]
+
+
+def bulk_ingest(
+    path: Path,
+    store: Store,
+    *,
+    max_pairs: int = DEFAULT_MAX_PAIRS,
+    seed: int = 42,
+    progress: bool = True,
+    stream: TextIO | None = None,
+) -> BulkSummary:
+    """Loads one file; raises ValueError for an unusable file."""
+    out = stream or sys.stderr
+    summary = BulkSummary()
+    started = time.perf_counter()
+    read = read_file(path, progress=progress, keep_records=True)
+    records = read.records or []
+    summary.rows_read, summary.rejected_rows = read.rows_read, read.rejected_rows
+    summary.rejections = read.rejections
+    _step(summary, "read", started, out, progress, f"{len(records):,} valid records")
+    started = time.perf_counter()
+    version, model, facts = _model(store, read.table(), max_pairs, seed, summary)
+    _step(summary, "model", started, out, progress, f"model {version}")
+    with bulk_session(store) as session:
+        started = time.perf_counter()
+        fresh = _fresh(records, session.fingerprints([r.record_id for r in records]), summary)
+        snapshot = session.snapshot()
+        clusterer = StreamClusterer(
+            model, version, facts=facts, snapshot=snapshot, new_id=new_customer_id, keep=True
+        )
+        ordered = sorted(fresh, key=lambda r: (r.ts, r.record_id))
+        for record in tqdm(ordered, unit=" rec", desc="cluster", leave=False, disable=not progress):
+            clusterer.add(record)
+        _step(summary, "cluster", started, out, progress, f"{len(ordered):,} records")
+        started = time.perf_counter()
+        batch = _batch(clusterer, ordered, snapshot, version)
+        session.write(batch)
+        _step(summary, "write", started, out, progress, "one transaction")
+    summary.loaded = len(ordered)
+    summary.new_customers = len(batch.created)
+    summary.merged_stored = sum(1 for a in batch.aliases if a in batch.existing)
+    return summary
+
+
+def _step(
+    summary: BulkSummary, name: str, started: float, out: TextIO, progress: bool, detail: str
+) -> None:
+    summary.seconds[name] = time.perf_counter() - started
+    if progress:
+        print(f"{name}: {detail} in {summary.seconds[name]:.1f} s", file=out, flush=True)
+
+
+def _model(
+    store: Store, frame: Any, max_pairs: int, seed: int, summary: BulkSummary
+) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    """The active model, or one trained on this file and stored active."""
+    models = ModelStore(store)
+    active = models.active()
+    if active is not None:
+        summary.model_version = active[0]
+        return active
+    if frame.num_rows < 2:
+        raise ValueError("no active model, and too few valid records to train one")
+    model = train(frame, seed=seed, max_pairs=max_pairs)
+    facts = {"source": "bulk ingest", **training_facts(frame, model)}
+    version = model_version(model)
+    models.save(version, model, facts, activate=True)
+    summary.model_version, summary.trained = version, True
+    return version, model, facts
+
+
+def _fresh(records: list[Record], stored: Mapping[str, str], summary: BulkSummary) -> list[Record]:
+    """The records the store does not hold yet; a re-sent one is skipped, a changed one refused."""
+    fresh = []
+    for record in records:
+        known = stored.get(record.record_id)
+        if known is None:
+            fresh.append(record)
+        elif known == record.fingerprint:
+            summary.already += 1
+        else:
+            summary.conflicts.append(record.record_id)
+    return fresh
+
+
+def _batch(
+    clusterer: StreamClusterer, records: list[Record], snapshot: Snapshot, version: str
+) -> BulkBatch:
+    kept = clusterer.kept
+    assert kept is not None
+    index = clusterer.index
+    owners = dict(clusterer.clusters())
+    aliases = {a: index.canonical(a) or s for a, s in kept.merges}
+    idents = {o.identifier for r in records for o in r.identifiers}
+    states, _ = index.lookup(idents)
+    values = {i: (s.status, s.holders) for i, s in states.items()}
+    existing = frozenset(cid for cid, _ in snapshot.customers)
+    return BulkBatch(
+        records=records,
+        owners=owners,
+        created=kept.created,
+        aliases=aliases,
+        values=values,
+        links=kept.links,
+        events=kept.events,
+        model_version=version,
+        existing=existing,
+    )

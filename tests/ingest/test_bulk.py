@@ -1,0 +1,127 @@
+"""`idres ingest --bulk`: COPY loads that cluster against the store and keep customer ids."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+import pytest
+
+from idres.ingest.bulk import bulk_ingest
+from idres.ingest.files import write_table
+from idres.ingest.generator import generate
+from idres.resolver.adapters.database import Database
+from idres.resolver.adapters.model_store import ModelStore
+from idres.resolver.adapters.store import Store
+from idres.resolver.domain.records import CANONICAL_COLUMNS
+from idres.resolver.settings import Settings
+from idres.resolver.transport.server import create_server
+from idres.v1 import identity_pb2 as pb
+from idres.v1 import identity_pb2_grpc as rpc
+
+MAX_PAIRS = 100_000
+
+
+@dataclass(frozen=True)
+class Halves:
+    first: Path
+    second: Path
+    new_cards: list[dict[str, str]]
+    """Records of the second half whose loyalty card the first half never saw."""
+
+
+@pytest.fixture(scope="module")
+def halves(tmp_path_factory: pytest.TempPathFactory) -> Halves:
+    """400 people's records split in time: what an export held, and what came after."""
+    rows = sorted(generate(400, 13).records, key=lambda r: r["ts"])
+    folder = tmp_path_factory.mktemp("bulk")
+    middle = len(rows) // 2
+    paths = []
+    for name, part in (("a.csv", rows[:middle]), ("b.csv", rows[middle:])):
+        path = folder / name
+        write_table(path, CANONICAL_COLUMNS, ([r[c] for c in CANONICAL_COLUMNS] for r in part))
+        paths.append(path)
+    seen = {r["loyalty_card"] for r in rows[:middle]}
+    fresh = [r for r in rows[middle:] if r["loyalty_card"] and r["loyalty_card"] not in seen]
+    return Halves(paths[0], paths[1], fresh)
+
+
+@pytest.fixture
+def store(database_url: str) -> Iterator[Store]:
+    db = Database(database_url, pool_size=4)
+    yield Store(db)
+    db.close()
+
+
+def members(store: Store) -> dict[str, set[str]]:
+    found: dict[str, set[str]] = defaultdict(set)
+    for record_id, customer in store.record_assignments():
+        found[customer].add(record_id)
+    return found
+
+
+def test_a_second_load_keeps_every_customer_id(store: Store, halves: Halves) -> None:
+    first = bulk_ingest(halves.first, store, max_pairs=MAX_PAIRS, progress=False)
+    assert first.trained and first.loaded > 0 and first.new_customers > 0
+    assert ModelStore(store).active() is not None
+    before = members(store)
+    assert sum(len(m) for m in before.values()) == first.loaded
+    second = bulk_ingest(halves.second, store, progress=False)
+    assert not second.trained and second.model_version == first.model_version
+    after = members(store)
+    assert sum(len(m) for m in after.values()) == first.loaded + second.loaded
+    for customer, records in before.items():
+        live = store.canonical_id(customer)
+        assert live is not None, customer
+        assert records <= after[live]
+    grew = sum(1 for c, recs in before.items() if after[store.canonical_id(c) or c] > recs)
+    print(f"{second.merged_stored} stored customers merged, {grew} grew")
+    assert grew > 0
+    # Loading the first file again changes nothing.
+    again = bulk_ingest(halves.first, store, progress=False)
+    assert again.loaded == 0 and again.already == first.loaded and not again.conflicts
+    assert members(store) == after
+
+
+def test_resolve_keeps_answering_during_a_bulk_load(
+    store: Store, halves: Halves, database_url: str, tmp_path: Path
+) -> None:
+    bulk_ingest(halves.first, store, max_pairs=MAX_PAIRS, progress=False)
+    settings = Settings(
+        database_url=database_url, data_dir=tmp_path, host="127.0.0.1", port=0, sync_interval_s=0.05
+    )
+    server = create_server(settings)
+    server.start()
+    try:
+        with grpc.insecure_channel(server.address) as channel:
+            stub = rpc.IdentityServiceStub(channel)
+            row = halves.new_cards[0]
+            unseen = stub.Resolve(pb.ResolveRequest(loyalty_card=row["loyalty_card"]))
+            assert unseen.decision == pb.DECISION_NO_MATCH
+            loader = threading.Thread(
+                target=bulk_ingest, args=(halves.second, store), kwargs={"progress": False}
+            )
+            loader.start()
+            answered = 0
+            while loader.is_alive() and answered < 5_000:
+                stub.Resolve(pb.ResolveRequest(email="first.visit@outlook.com"), timeout=5)
+                answered += 1
+            loader.join(timeout=120)
+            assert not loader.is_alive() and answered > 0
+            # The running server learns the load from the change events it wrote.
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                answer = stub.Resolve(pb.ResolveRequest(loyalty_card=row["loyalty_card"]))
+                if answer.decision == pb.DECISION_MATCH:
+                    break
+                time.sleep(0.05)
+            assert answer.decision == pb.DECISION_MATCH
+            held = stub.GetCustomer(pb.GetCustomerRequest(customer_id=answer.customer_id))
+            assert row["record_id"] in {r.record_id for r in held.customer.records}
+    finally:
+        server.stop(grace=0)
