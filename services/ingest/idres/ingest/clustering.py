@@ -75,6 +75,9 @@ class ClusterCounts:
     """Records that fit two customers about equally and started their own."""
     absorbed: int = 0
     """Customers merged into others."""
+    most_candidates: int = 0
+    """The most candidate customers one record was scored against: bounded by the retrieval's
+    limit however hot a value is."""
 
 
 class StreamClusterer:
@@ -118,6 +121,7 @@ class StreamClusterer:
         row = features(record)
         idents = [o.identifier for o in record.identifiers]
         states, candidates = self.index.candidates(idents, row)
+        self.counts.most_candidates = max(self.counts.most_candidates, len(candidates))
         plan = decide_scored(
             record.query,
             row,
