@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 PROTOS := $(wildcard proto/idres/v1/*.proto)
 GEN_STAMP := proto/gen/idres/v1/.generated
 
-.PHONY: all install gen demo test lint typecheck check bench serve clean
+.PHONY: all install gen browser demo test lint typecheck check bench serve clean
 
 all: check
 
@@ -35,7 +35,14 @@ demo: install
 serve: install
 	$(BIN)/idres serve
 
-test: install
+# The report test renders pages in headless Chromium: Debian's package, installed when missing.
+browser:
+	@command -v chromium >/dev/null || { \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends chromium; }
+
+test: install browser
 	$(BIN)/pytest
 
 lint: install

@@ -9,9 +9,10 @@ from pathlib import Path
 from idres.cli.common import fail
 from idres.ingest.dedup import DEFAULT_SEED, DEFAULT_THRESHOLD, DedupResult, dedup, write_clusters
 from idres.ingest.files import table_format
+from idres.ingest.report import write_report
 from idres.ingest.training import DEFAULT_MAX_PAIRS, load_model
 
-_STEPS = ("read", "train", "cluster", "write")
+_STEPS = ("read", "train", "cluster", "write", "report")
 _REJECTIONS_SHOWN = 5
 _ROW_NUMBERS_SHOWN = 20
 
@@ -38,6 +39,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         " evidence two customers need to merge (default %(default)s)",
     )
     parser.add_argument("--max-pairs", type=int, default=DEFAULT_MAX_PAIRS)
+    parser.add_argument(
+        "--report", type=Path, help="also write a self-contained HTML report of the run"
+    )
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
     parser.set_defaults(func=run)
 
@@ -56,6 +60,10 @@ def run(args: argparse.Namespace) -> int:
         started = time.perf_counter()
         written = write_clusters(result, args.out)
         result.seconds["write"] = time.perf_counter() - started
+        if args.report is not None:
+            started = time.perf_counter()
+            write_report(args.report, result)
+            result.seconds["report"] = time.perf_counter() - started
     except (ValueError, OSError) as exc:  # JSONDecodeError is a ValueError
         return fail(str(exc))
     print(summary(result, written, args.out))

@@ -115,6 +115,8 @@ class StreamClusterer:
         self._new_id = new_id or (lambda: f"c{self._seq}")
         self._event = 0
         self.kept: Kept | None = Kept() if keep else None
+        self.last_plan: Plan | None = None
+        """The plan of the record added last: reports read its evidence."""
 
     def add(self, record: Record) -> str:
         """Decides and applies one record; returns the customer it joined (live at the time)."""
@@ -132,6 +134,7 @@ class StreamClusterer:
             policy=self.policy,
         )
         self._count(plan)
+        self.last_plan = plan
         shared = newly_shared(record.query, states, plan, self.policy)
         target = plan.target or self._new_customer()
         events = self._events(record, plan, target, holdings(record.query, states, shared))

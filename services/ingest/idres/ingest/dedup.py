@@ -8,6 +8,7 @@ run gives the customers a stream through `Observe` would; the result is an Arrow
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 from collections.abc import Iterator, Mapping
@@ -23,6 +24,7 @@ from idres.ingest.clustering import ClusterCounts, StreamClusterer
 from idres.ingest.files import write_table
 from idres.ingest.frame import BATCH_ROWS, Rejection, read_file
 from idres.ingest.training import DEFAULT_MAX_PAIRS, model_version, train, training_facts
+from idres.resolver.domain.linking import Plan
 from idres.resolver.domain.matching import Thresholds
 from idres.resolver.domain.records import Record
 
@@ -47,6 +49,9 @@ class DedupResult:
     """Reasons for the first rejected rows (all their numbers are in `rejected_rows`)."""
     counts: ClusterCounts
     """Records that started a customer, joined one, or merged several."""
+    evidence: Evidence
+    frame: pa.Table
+    """The model frame of the valid records (what the report profiles)."""
     threshold: float
     seconds: dict[str, float] = field(default_factory=dict)
     """Wall time per step: read, train, cluster."""
@@ -98,24 +103,43 @@ class _Steps:
             )
 
 
+@dataclass(slots=True)
+class Evidence:
+    """What the decisions weighed, for the report: each record's best candidate weight, and
+    the links records made (record, linked record, probability)."""
+
+    best_weights: list[float] = field(default_factory=list)
+    links: list[tuple[str, str, float]] = field(default_factory=list)
+
+    def note(self, record: Record, plan: Plan | None) -> None:
+        best = plan.links[0] if plan and plan.links else None
+        if best is None or not math.isfinite(best.match_weight):
+            return
+        self.best_weights.append(best.match_weight)
+        if plan is not None and plan.target is not None:
+            self.links.append((record.record_id, best.record_id, best.probability))
+
+
 def _cluster(
     records: list[Record],
     model: Mapping[str, Any],
     facts: Mapping[str, Any],
     thresholds: Thresholds,
     progress: bool,
-) -> tuple[pa.Table, ClusterCounts]:
+) -> tuple[pa.Table, ClusterCounts, Evidence]:
     """Every record through the online resolver's decisions, in time order (see `clustering`);
     every record is a node, so singletons stay."""
     clusterer = StreamClusterer(model, model_version(model), facts=facts, thresholds=thresholds)
     ordered = sorted(records, key=lambda r: (r.ts, r.record_id))
+    evidence = Evidence()
     for record in tqdm(ordered, unit=" rec", desc="cluster", leave=False, disable=not progress):
         clusterer.add(record)
+        evidence.note(record, clusterer.last_plan)
     ids, customers = zip(*clusterer.clusters(), strict=True) if ordered else ((), ())
     table = pa.table(
         {"unique_id": pa.array(ids, pa.string()), "cluster_id": pa.array(customers, pa.string())}
     )
-    return _stable_ids(table), clusterer.counts
+    return _stable_ids(table), clusterer.counts, evidence
 
 
 def _stable_ids(clustered: pa.Table) -> pa.Table:
@@ -161,7 +185,7 @@ def dedup(
     steps.done("train", f"model {model_version(chosen)}" + ("" if trained else " (given)"))
     steps.start()
     thresholds = Thresholds(match=threshold, possible=min(threshold, 0.5), merge=threshold)
-    assignments, counts = _cluster(read.records, chosen, facts, thresholds, progress)
+    assignments, counts, evidence = _cluster(read.records, chosen, facts, thresholds, progress)
     clusters = len(pc.unique(assignments.column("cluster_id")))
     steps.done("cluster", f"{clusters:,} clusters ({counts.merged:,} records merged customers)")
     return DedupResult(
@@ -173,6 +197,8 @@ def dedup(
         rejected_rows=read.rejected_rows,
         rejections=read.rejections,
         counts=counts,
+        evidence=evidence,
+        frame=frame,
         threshold=threshold,
         seconds=steps.seconds,
     )
