@@ -115,3 +115,26 @@ def test_resolve_prints_the_answer(
         cwd=tmp_path,
     )
     assert bad.returncode == 2 and "INVALID_ARGUMENT" in bad.stdout and "phone:" in bad.stdout
+
+
+def test_bulk_ingest_trains_loads_and_skips_what_is_stored(
+    idres: Idres, tmp_path: Path, database_url: str
+) -> None:
+    data = tmp_path / "people.csv"
+    made = idres(
+        "generate", "--persons", "150", "--seed", "4", "--out", str(data),
+        database_url=database_url, cwd=tmp_path,
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    args = ("ingest", "--bulk", str(data), "--quiet", "--max-pairs", "100000")
+    first = idres(*args, database_url=database_url, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert "(trained on this file)" in first.stdout
+    loaded = int(first.stdout.split("loaded")[1].split()[0].replace(",", ""))
+    assert loaded > 400 and "row " in first.stdout  # the generator's malformed rows, by number
+    again = idres(*args, database_url=database_url, cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert "loaded             0 records" in again.stdout
+    assert f"already stored     {loaded:,}" in again.stdout and "(active)" in again.stdout
+    missing = idres("ingest", "--bulk", "nope.csv", database_url=database_url, cwd=tmp_path)
+    assert missing.returncode == 1 and "no such file" in missing.stderr
