@@ -19,7 +19,7 @@ from opentelemetry import trace
 
 from idres.resolver.adapters.database import Database, open_database
 from idres.resolver.adapters.event_follower import EventFollower
-from idres.resolver.adapters.identity_index import IdentityIndex
+from idres.resolver.adapters.identity_index import RECORDS_PER_CUSTOMER, IdentityIndex
 from idres.resolver.adapters.model_store import ModelStore
 from idres.resolver.adapters.record_index import RecordIndex
 from idres.resolver.adapters.store import RETRYABLE, CustomerView, Store, Transaction
@@ -194,7 +194,9 @@ class Resolver:
         _, near = self.index.candidates(idents, row)
         states, profiles = self._locked_view(tx, idents, {c.customer_id for c in near})
         rows = tx.record_features(profiles)
-        candidates = [Candidate(profiles[c], rows[c]) for c in sorted(profiles)]
+        candidates = [
+            Candidate(profiles[c], sorted(rows[c])[:RECORDS_PER_CUSTOMER]) for c in sorted(profiles)
+        ]
         plan = decide_scored(
             record.query,
             row,

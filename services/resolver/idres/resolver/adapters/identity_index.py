@@ -22,6 +22,10 @@ from idres.resolver.domain.matching import Candidate
 from idres.resolver.domain.profiles import Profile
 from idres.resolver.domain.records import Attributes
 
+RECORDS_PER_CUSTOMER = 32
+"""A candidate customer is scored against at most this many of its records (by record id),
+online and in batch alike, so that a customer with hundreds of records costs no more."""
+
 
 def _ident(kind: str, value: str) -> Identifier:
     return Identifier(IdentifierKind(kind), value)
@@ -71,7 +75,7 @@ class IdentityIndex:
         *,
         nearest: int = 10,
         limit: int = 24,
-        records_per_customer: int = 32,
+        records_per_customer: int = RECORDS_PER_CUSTOMER,
     ) -> tuple[dict[Identifier, ValueState], list[Candidate]]:
         """Value states and the customers worth scoring: every holder of a query value, then
         customers owning records that share a blocking key, then (only when no value is held)
