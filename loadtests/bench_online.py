@@ -63,7 +63,7 @@ from idres.resolver.domain.records import parse_query, parse_record
 from idres.resolver.domain.scoring import IDENTIFIER_COLUMNS, MatchModel, features
 from idres.resolver.resolution import Resolver
 from idres.v1 import identity_pb2, identity_pb2_grpc
-from loadtests.bench import HOST, IDRES, BenchError, free_port, start_server, stop
+from loadtests.bench import HOST, IDRES, BenchError, free_port, peak_rss_mb, start_server, stop
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_JSON = ROOT / "bench-out" / "bench_online.json"
@@ -590,13 +590,6 @@ def server_env(folder: Path, database_url: str, port: int | None = None) -> dict
     return env
 
 
-def _peak_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return round(int(line.split()[1]) / 1024, 1)
-    return 0.0
-
-
 def run(
     opts: Options,
     work: Path,
@@ -697,7 +690,7 @@ def _serve_and_measure(
                 f"  {name}: {figures.calls:,} calls, p50 {figures.p50_ms} ms,"
                 f" p99 {figures.p99_ms} ms, MATCH {figures.match_share:.1%}"
             )
-        report.server_peak_mb = _peak_mb(proc.pid)
+        report.server_peak_mb = round(peak_rss_mb(proc.pid), 1)
     finally:
         stop(proc)
     return answers

@@ -31,6 +31,7 @@ from idres.resolver.resolution import Resolver
 from idres.resolver.settings import Settings
 from idres.resolver.transport.server import IdresServer, create_server
 from idres.v1 import identity_pb2_grpc as rpc
+from tests.servers import Serve, serving
 
 
 @pytest.fixture(scope="session")
@@ -102,6 +103,12 @@ def model_resolver(with_model: str) -> Iterator[Resolver]:
     r = Resolver(Database(with_model, pool_size=4), rules=DEFAULT_RULES)
     yield r
     r.close()
+
+
+@pytest.fixture
+def serve(tmp_path: Path) -> Serve:
+    """Serves a database on a loopback port for the length of a `with`, yielding a stub."""
+    return lambda database_url: serving(database_url, tmp_path)
 
 
 @pytest.fixture

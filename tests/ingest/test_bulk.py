@@ -9,7 +9,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import grpc
 import pytest
 
 from idres.ingest.bulk import bulk_ingest
@@ -19,10 +18,8 @@ from idres.resolver.adapters.database import Database
 from idres.resolver.adapters.model_store import ModelStore
 from idres.resolver.adapters.store import Store
 from idres.resolver.domain.records import CANONICAL_COLUMNS
-from idres.resolver.settings import Settings
-from idres.resolver.transport.server import create_server
 from idres.v1 import identity_pb2 as pb
-from idres.v1 import identity_pb2_grpc as rpc
+from tests.servers import Serve
 
 MAX_PAIRS = 100_000
 
@@ -89,39 +86,30 @@ def test_a_second_load_keeps_every_customer_id(store: Store, halves: Halves) -> 
 
 
 def test_resolve_keeps_answering_during_a_bulk_load(
-    store: Store, halves: Halves, database_url: str, tmp_path: Path
+    store: Store, halves: Halves, database_url: str, serve: Serve
 ) -> None:
     bulk_ingest(halves.first, store, max_pairs=MAX_PAIRS, progress=False)
-    settings = Settings(
-        database_url=database_url, data_dir=tmp_path, host="127.0.0.1", port=0, sync_interval_s=0.05
-    )
-    server = create_server(settings)
-    server.start()
-    try:
-        with grpc.insecure_channel(server.address) as channel:
-            stub = rpc.IdentityServiceStub(channel)
-            row = halves.new_cards[0]
-            unseen = stub.Resolve(pb.ResolveRequest(loyalty_card=row["loyalty_card"]))
-            assert unseen.decision == pb.DECISION_NO_MATCH
-            loader = threading.Thread(
-                target=bulk_ingest, args=(halves.second, store), kwargs={"progress": False}
-            )
-            loader.start()
-            answered = 0
-            while loader.is_alive() and answered < 5_000:
-                stub.Resolve(pb.ResolveRequest(email="first.visit@outlook.com"), timeout=5)
-                answered += 1
-            loader.join(timeout=120)
-            assert not loader.is_alive() and answered > 0
-            # The running server learns the load from the change events it wrote.
-            deadline = time.monotonic() + 10
-            while time.monotonic() < deadline:
-                answer = stub.Resolve(pb.ResolveRequest(loyalty_card=row["loyalty_card"]))
-                if answer.decision == pb.DECISION_MATCH:
-                    break
-                time.sleep(0.05)
-            assert answer.decision == pb.DECISION_MATCH
-            held = stub.GetCustomer(pb.GetCustomerRequest(customer_id=answer.customer_id))
-            assert row["record_id"] in {r.record_id for r in held.customer.records}
-    finally:
-        server.stop(grace=0)
+    with serve(database_url) as stub:
+        row = halves.new_cards[0]
+        unseen = stub.Resolve(pb.ResolveRequest(loyalty_card=row["loyalty_card"]))
+        assert unseen.decision == pb.DECISION_NO_MATCH
+        loader = threading.Thread(
+            target=bulk_ingest, args=(halves.second, store), kwargs={"progress": False}
+        )
+        loader.start()
+        answered = 0
+        while loader.is_alive() and answered < 5_000:
+            stub.Resolve(pb.ResolveRequest(email="first.visit@outlook.com"), timeout=5)
+            answered += 1
+        loader.join(timeout=120)
+        assert not loader.is_alive() and answered > 0
+        # The running server learns the load from the change events it wrote.
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            answer = stub.Resolve(pb.ResolveRequest(loyalty_card=row["loyalty_card"]))
+            if answer.decision == pb.DECISION_MATCH:
+                break
+            time.sleep(0.05)
+        assert answer.decision == pb.DECISION_MATCH
+        held = stub.GetCustomer(pb.GetCustomerRequest(customer_id=answer.customer_id))
+        assert row["record_id"] in {r.record_id for r in held.customer.records}

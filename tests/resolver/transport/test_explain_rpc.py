@@ -2,24 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import grpc
 import pytest
-from google.rpc import error_details_pb2
-from grpc_status import rpc_status
 
 from idres.v1 import identity_pb2 as pb
 from idres.v1 import identity_pb2_grpc as rpc
+from tests.resolver.transport.calls import observe, violations
 
 AMELIA = {"given_name": "Amelia", "surname": "Hartley"}
-
-
-def observe(stub: rpc.IdentityServiceStub, record_id: str, **fields: Any) -> pb.ObserveResponse:
-    response: pb.ObserveResponse = stub.Observe(
-        pb.ObserveRequest(record=pb.Record(record_id=record_id, **fields)), timeout=10
-    )
-    return response
 
 
 def explain_records(stub: rpc.IdentityServiceStub, left: str, right: str) -> pb.ExplainResponse:
@@ -32,17 +22,6 @@ def explain_customers(stub: rpc.IdentityServiceStub, left: str, right: str) -> p
     pair = pb.CustomerPair(left_customer_id=left, right_customer_id=right)
     response: pb.ExplainResponse = stub.Explain(pb.ExplainRequest(customers=pair), timeout=10)
     return response
-
-
-def violations(error: grpc.RpcError) -> dict[str, str]:
-    status = rpc_status.from_call(error)
-    assert status is not None
-    found = {}
-    for detail in status.details:
-        bad = error_details_pb2.BadRequest()
-        assert detail.Unpack(bad)
-        found.update({v.field: v.description for v in bad.field_violations})
-    return found
 
 
 def amelia_chain(stub: rpc.IdentityServiceStub) -> str:

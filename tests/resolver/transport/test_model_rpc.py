@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from idres.ingest.training import model_version
+from idres.resolver.domain.scoring import MatchModel
 from idres.v1 import identity_pb2 as pb
 from idres.v1 import identity_pb2_grpc as rpc
 
@@ -31,8 +32,10 @@ def test_resolve_by_weak_attributes_returns_probability_and_comparisons(
     assert best.customer_id == first.customer_id and best.record_id == "web-1" and not best.veto
     levels = {c.comparison: c for c in best.comparisons}
     assert levels["dob"].gamma > 0 and levels["email"].gamma == -1
-    total = sum(c.match_weight for c in best.comparisons)
-    assert abs(total - best.match_weight) < 15  # the prior makes up the rest
+    # The prior and the comparisons' weights add up to the match weight.
+    prior = MatchModel.from_splink(trained_model).prior_weight
+    total = prior + sum(c.match_weight for c in best.comparisons)
+    assert abs(total - best.match_weight) < 1e-9
     # Another birth date is another person: vetoed, not matched, and said why.
     other = model_stub.Resolve(pb.ResolveRequest(**{**GRACE, "dob": "1970-01-02"}), timeout=5)
     assert other.decision != pb.DECISION_MATCH

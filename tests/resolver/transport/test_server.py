@@ -2,37 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import grpc
 import psycopg
 import pytest
-from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
-from grpc_status import rpc_status
 
 from idres.resolver.transport.server import IdresServer
 from idres.v1 import identity_pb2 as pb
 from idres.v1 import identity_pb2_grpc as rpc
-
-
-def observe(stub: rpc.IdentityServiceStub, record_id: str, **fields: Any) -> pb.ObserveResponse:
-    response: pb.ObserveResponse = stub.Observe(
-        pb.ObserveRequest(record=pb.Record(record_id=record_id, **fields)), timeout=10
-    )
-    return response
-
-
-def violations(error: grpc.RpcError) -> dict[str, str]:
-    status = rpc_status.from_call(error)
-    assert status is not None
-    found = {}
-    for detail in status.details:
-        bad = error_details_pb2.BadRequest()
-        assert detail.Unpack(bad)
-        found.update({v.field: v.description for v in bad.field_violations})
-    return found
+from tests.resolver.transport.calls import observe, violations
 
 
 def stored(url: str) -> tuple[int, int, int]:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+import pyarrow as pa
 from tqdm import tqdm
 
 from idres.ingest.clustering import StreamClusterer
@@ -112,7 +113,7 @@ def _step(
 
 
 def _model(
-    store: Store, frame: Any, max_pairs: int, seed: int, summary: BulkSummary
+    store: Store, frame: pa.Table, max_pairs: int, seed: int, summary: BulkSummary
 ) -> tuple[str, dict[str, Any], dict[str, Any]]:
     """The active model, or one trained on this file and stored active."""
     models = ModelStore(store)

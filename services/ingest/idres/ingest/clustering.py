@@ -12,16 +12,14 @@ then glues two people together; deciding record by record is what keeps househol
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import date
 from typing import Any
 
 from idres.resolver.adapters.identity_index import IdentityIndex
 from idres.resolver.adapters.record_index import RecordIndex
 from idres.resolver.adapters.store import Snapshot
-from idres.resolver.domain.events import ChangeEvent, EventType
-from idres.resolver.domain.identifiers import Identifier
+from idres.resolver.domain.events import ChangeEvent, EventType, flagged_payload, linked_payload
 from idres.resolver.domain.linking import (
     DEFAULT_POLICY,
     Decision,
@@ -32,9 +30,9 @@ from idres.resolver.domain.linking import (
     holdings,
     newly_shared,
 )
-from idres.resolver.domain.matching import DEFAULT_THRESHOLDS, Scorer, Thresholds, decide_scored
+from idres.resolver.domain.matching import DEFAULT_THRESHOLDS, Matcher, Scorer, Thresholds
 from idres.resolver.domain.records import Record
-from idres.resolver.domain.scoring import MatchModel, features, seeded_frequencies
+from idres.resolver.domain.scoring import Features, MatchModel, features
 
 
 @dataclass(slots=True)
@@ -55,13 +53,9 @@ class Kept:
             if event.type is EventType.CREATED:
                 self.created.append((target, int(event.payload["seq"]), record.record_id))
         self.merges.extend((absorbed, target) for absorbed in plan.absorbed)
-        if plan.target is not None:
-            joined = {plan.target, *plan.absorbed}
-            self.links.extend(
-                (record.record_id, lk, lk.customer_id in plan.absorbed)
-                for lk in plan.links
-                if lk.customer_id in joined and not lk.veto and lk.record_id
-            )
+        self.links.extend(
+            (record.record_id, lk, lk.customer_id in plan.absorbed) for lk in plan.joined_links()
+        )
 
 
 @dataclass(slots=True)
@@ -98,17 +92,13 @@ class StreamClusterer:
     ) -> None:
         """`snapshot` starts from what a store holds (its customers keep their ids); `new_id`
         names new customers; `keep` keeps every event and link for writing them out."""
-        scorer = MatchModel.from_splink(model)
-        records = RecordIndex(
-            scorer.blocking, scorer.tf_columns, vectors=vectors, tf=seeded_frequencies(facts or {})
-        )
+        match_model = MatchModel.from_splink(model)
+        records = RecordIndex.for_model(match_model, facts or {}, vectors=vectors)
         if snapshot is None:
             self.index = IdentityIndex(records)
         else:
             self.index = IdentityIndex.from_snapshot(snapshot, records)
-        self.scorer = Scorer(scorer, version, records.tf)
-        self.thresholds = thresholds
-        self.policy = policy
+        self.matcher = Matcher(Scorer(match_model, version, records.tf), thresholds, policy)
         self.counts = ClusterCounts()
         self._owner: dict[str, str] = {}
         self._seq = max((seq for _, seq in snapshot.customers), default=0) if snapshot else 0
@@ -124,20 +114,12 @@ class StreamClusterer:
         idents = [o.identifier for o in record.identifiers]
         states, candidates = self.index.candidates(idents, row)
         self.counts.most_candidates = max(self.counts.most_candidates, len(candidates))
-        plan = decide_scored(
-            record.query,
-            row,
-            states,
-            candidates,
-            self.scorer,
-            thresholds=self.thresholds,
-            policy=self.policy,
-        )
+        plan = self.matcher.decide(record.query, row, states, candidates)
         self._count(plan)
         self.last_plan = plan
-        shared = newly_shared(record.query, states, plan, self.policy)
+        shared = newly_shared(record.query, states, plan, self.matcher.policy)
         target = plan.target or self._new_customer()
-        events = self._events(record, plan, target, holdings(record.query, states, shared))
+        events = self._events(record, row, plan, target, holdings(record.query, states, shared))
         self.index.apply(events)
         self._owner[record.record_id] = target
         if self.kept is not None:
@@ -164,29 +146,19 @@ class StreamClusterer:
         else:
             counts.linked += 1
 
-    def _events(self, record: Record, plan: Plan, target: str, held: Holdings) -> list[ChangeEvent]:
+    def _events(
+        self, record: Record, row: Features, plan: Plan, target: str, held: Holdings
+    ) -> list[ChangeEvent]:
         events: list[ChangeEvent] = []
         if plan.target is None:
             events.append(self._make(EventType.CREATED, target, {"seq": self._seq}))
         if plan.absorbed:
             events.append(self._make(EventType.MERGED, target, {"absorbed": list(plan.absorbed)}))
         for ident, status in held.flags:
-            payload = {"kind": ident.kind.value, "value": ident.value, "status": status.value}
-            events.append(self._make(EventType.FLAGGED, target, payload))
-        events.append(self._make(EventType.LINKED, target, _linked(record, held.held)))
+            events.append(self._make(EventType.FLAGGED, target, flagged_payload(ident, status)))
+        events.append(self._make(EventType.LINKED, target, linked_payload(record, held.held, row)))
         return events
 
     def _make(self, type_: EventType, customer: str, payload: dict[str, Any]) -> ChangeEvent:
         self._event += 1
         return ChangeEvent(self._event, type_, customer, payload)
-
-
-def _linked(record: Record, held: Iterable[Identifier]) -> dict[str, Any]:
-    a = record.attributes
-    dob: date | None = a.dob
-    return {
-        "record_id": record.record_id,
-        "attributes": [a.given_name, a.surname, dob.isoformat() if dob else None],
-        "holds": [[i.kind.value, i.value] for i in held],
-        "features": {k: v for k, v in features(record).items() if v is not None},
-    }

@@ -49,7 +49,7 @@ class DedupResult:
     """Reasons for the first rejected rows (all their numbers are in `rejected_rows`)."""
     counts: ClusterCounts
     """Records that started a customer, joined one, or merged several."""
-    evidence: Evidence
+    decisions: DecisionLog
     frame: pa.Table
     """The model frame of the valid records (what the report profiles)."""
     threshold: float
@@ -104,7 +104,7 @@ class _Steps:
 
 
 @dataclass(slots=True)
-class Evidence:
+class DecisionLog:
     """What the decisions weighed, for the report: each record's best candidate weight, and
     the links records made (record, linked record, probability)."""
 
@@ -126,20 +126,20 @@ def _cluster(
     facts: Mapping[str, Any],
     thresholds: Thresholds,
     progress: bool,
-) -> tuple[pa.Table, ClusterCounts, Evidence]:
+) -> tuple[pa.Table, ClusterCounts, DecisionLog]:
     """Every record through the online resolver's decisions, in time order (see `clustering`);
     every record is a node, so singletons stay."""
     clusterer = StreamClusterer(model, model_version(model), facts=facts, thresholds=thresholds)
     ordered = sorted(records, key=lambda r: (r.ts, r.record_id))
-    evidence = Evidence()
+    decisions = DecisionLog()
     for record in tqdm(ordered, unit=" rec", desc="cluster", leave=False, disable=not progress):
         clusterer.add(record)
-        evidence.note(record, clusterer.last_plan)
+        decisions.note(record, clusterer.last_plan)
     ids, customers = zip(*clusterer.clusters(), strict=True) if ordered else ((), ())
     table = pa.table(
         {"unique_id": pa.array(ids, pa.string()), "cluster_id": pa.array(customers, pa.string())}
     )
-    return _stable_ids(table), clusterer.counts, evidence
+    return _stable_ids(table), clusterer.counts, decisions
 
 
 def _stable_ids(clustered: pa.Table) -> pa.Table:
@@ -185,7 +185,7 @@ def dedup(
     steps.done("train", f"model {model_version(chosen)}" + ("" if trained else " (given)"))
     steps.start()
     thresholds = Thresholds(match=threshold, possible=min(threshold, 0.5), merge=threshold)
-    assignments, counts, evidence = _cluster(read.records, chosen, facts, thresholds, progress)
+    assignments, counts, decisions = _cluster(read.records, chosen, facts, thresholds, progress)
     clusters = len(pc.unique(assignments.column("cluster_id")))
     steps.done("cluster", f"{clusters:,} clusters ({counts.merged:,} records merged customers)")
     return DedupResult(
@@ -197,7 +197,7 @@ def dedup(
         rejected_rows=read.rejected_rows,
         rejections=read.rejections,
         counts=counts,
-        evidence=evidence,
+        decisions=decisions,
         frame=frame,
         threshold=threshold,
         seconds=steps.seconds,

@@ -50,7 +50,7 @@ def write_report(path: Path, result: DedupResult, *, seed: int = 7) -> None:
         ),
         (
             "Best match weight of each record",
-            [_histogram(result.evidence.best_weights)],
+            [_histogram(result.decisions.best_weights)],
             "<p>The weight of each record's best candidate when it was decided.</p>",
         ),
         ("Cluster sizes", [_cluster_sizes(result)], _largest(result)),
@@ -145,7 +145,7 @@ def _largest(result: DedupResult) -> str:
 
 def _waterfalls(linker: Linker, result: DedupResult, seed: int) -> list[dict[str, Any]]:
     """The weakest links and a few random ones: where a reader should look first."""
-    links = sorted(result.evidence.links, key=lambda link: link[2])
+    links = sorted(result.decisions.links, key=lambda link: link[2])
     rng = random.Random(seed)
     picked = links[: SAMPLE_LINKS // 2]
     rest = links[SAMPLE_LINKS // 2 :]

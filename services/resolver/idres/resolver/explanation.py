@@ -67,16 +67,17 @@ def explain(resolver: Resolver, subject: Subject | None) -> Explanation:
     """Raises ValidationError for a missing subject or id, PreconditionError without an active
     model, NotFoundError for an unknown record or customer."""
     wanted = _checked(subject)
-    if resolver.scorer is None:
+    matcher = resolver.matcher
+    if matcher is None:
         raise PreconditionError("no active match model: run `idres train` to train one")
     with tracer.start_as_current_span("idres.explain"), LinkStore(resolver.store).reader() as rd:
         left, right = _sides(rd, wanted)
         same = left.customer_id == right.customer_id
         links = rd.links_within(left.customer_id) if same else []
     chain = shortest_chain(links, left.record_id, right.record_id)
-    direct = compare(resolver.scorer, left, right, resolver.policy)
+    direct = compare(matcher.scorer, left, right, matcher.policy)
     identical = left.record_id == right.record_id
-    text = summary(same, identical, chain, direct, resolver.thresholds)
+    text = summary(same, identical, chain, direct, matcher.thresholds)
     return Explanation(same, left, right, chain, direct, text, resolver.model_version)
 
 

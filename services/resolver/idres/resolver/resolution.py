@@ -13,7 +13,6 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
 
 from opentelemetry import trace
 
@@ -30,7 +29,7 @@ from idres.resolver.domain.errors import (
     UnavailableError,
     ValidationError,
 )
-from idres.resolver.domain.events import EventType
+from idres.resolver.domain.events import EventType, flagged_payload, linked_payload
 from idres.resolver.domain.identifiers import Identifier, IdentifierStatus
 from idres.resolver.domain.linking import (
     DEFAULT_POLICY,
@@ -46,14 +45,14 @@ from idres.resolver.domain.linking import (
 from idres.resolver.domain.matching import (
     DEFAULT_THRESHOLDS,
     Candidate,
+    Matcher,
     Scorer,
     Thresholds,
-    decide_scored,
 )
 from idres.resolver.domain.normalize import NormalizationRules
 from idres.resolver.domain.profiles import Profile
 from idres.resolver.domain.records import Query, Record, parse_query, parse_record
-from idres.resolver.domain.scoring import Features, MatchModel, features, seeded_frequencies
+from idres.resolver.domain.scoring import Features, MatchModel, features
 from idres.resolver.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -96,23 +95,22 @@ class Resolver:
         self.rules = rules
         self.policy = policy
         self.thresholds = thresholds
-        records, self.scorer = self._load_model(use_model, vectors)
-        self.model_version = self.scorer.version if self.scorer else RULES_VERSION
-        snap = self.store.snapshot(with_records=self.scorer is not None)
+        records, self.matcher = self._load_model(use_model, vectors)
+        self.model_version = self.matcher.scorer.version if self.matcher else RULES_VERSION
+        snap = self.store.snapshot(with_records=self.matcher is not None)
         self.index = IdentityIndex.from_snapshot(snap, records)
         self._sync = EventFollower(self.store, self.index, snap.last_event_id, sync_interval_s)
 
-    def _load_model(self, use_model: bool, vectors: bool) -> tuple[RecordIndex, Scorer | None]:
+    def _load_model(self, use_model: bool, vectors: bool) -> tuple[RecordIndex, Matcher | None]:
         """The active model, with a record index shaped by its blocking rules and TF columns."""
         active = ModelStore(self.store).active() if use_model else None
         if active is None:
             return RecordIndex(vectors=False), None
         version, spec, training = active
         model = MatchModel.from_splink(spec)
-        tf = seeded_frequencies(training)
-        records = RecordIndex(model.blocking, model.tf_columns, vectors=vectors, tf=tf)
+        records = RecordIndex.for_model(model, training, vectors=vectors)
         log.info("deciding with model %s", version)
-        return records, Scorer(model, version, records.tf)
+        return records, Matcher(Scorer(model, version, records.tf), self.thresholds, self.policy)
 
     @classmethod
     def from_settings(cls, settings: Settings, *, durable: bool = True) -> Resolver:
@@ -165,9 +163,10 @@ class Resolver:
             seen = tx.find_record(record.record_id)
             if seen is not None:
                 return self._repeat(tx, record, *seen)
-            plan, states = self._plan(tx, record, idents)
+            row = features(record)
+            plan, states = self._plan(tx, record, idents, row)
             shared = newly_shared(record.query, states, plan, self.policy)
-            observation = self._apply(tx, record, plan, states, shared)
+            observation = self._apply(tx, record, row, plan, states, shared)
             events = tx.events
         self.index.apply(events)
         self._sync.mark(e.id for e in events)
@@ -183,12 +182,11 @@ class Resolver:
         return Observation(live, Outcome.ALREADY_OBSERVED, (), _statuses(record, states), None)
 
     def _plan(
-        self, tx: Transaction, record: Record, idents: list[Identifier]
+        self, tx: Transaction, record: Record, idents: list[Identifier], row: Features
     ) -> tuple[Plan, dict[Identifier, ValueState]]:
-        if self.scorer is None:
+        if self.matcher is None:
             states, profiles = self._locked_view(tx, idents, set())
             return decide(record.query, states, profiles, self.policy), states
-        row = features(record)
         # Weak candidates come from the index (it may trail other replicas by a sync interval);
         # their profiles and records are then read, locked, from the store.
         _, near = self.index.candidates(idents, row)
@@ -197,16 +195,7 @@ class Resolver:
         candidates = [
             Candidate(profiles[c], sorted(rows[c])[:RECORDS_PER_CUSTOMER]) for c in sorted(profiles)
         ]
-        plan = decide_scored(
-            record.query,
-            row,
-            states,
-            candidates,
-            self.scorer,
-            thresholds=self.thresholds,
-            policy=self.policy,
-        )
-        return plan, states
+        return self.matcher.decide(record.query, row, states, candidates), states
 
     @staticmethod
     def _locked_view(
@@ -226,12 +215,11 @@ class Resolver:
         self,
         tx: Transaction,
         record: Record,
+        row: Features,
         plan: Plan,
         states: dict[Identifier, ValueState],
         shared: tuple[Identifier, ...],
     ) -> Observation:
-        a = record.attributes
-        attrs = [a.given_name, a.surname, a.dob.isoformat() if a.dob else None]
         if plan.target is None:
             target = tx.create_customer(record.record_id)
             outcome = Outcome.CREATED
@@ -244,17 +232,9 @@ class Resolver:
         if plan.absorbed:
             tx.emit(EventType.MERGED, target, {"absorbed": list(plan.absorbed)})
         tx.insert_record(record, target)
-        if plan.target is not None and plan.links:
-            joined = {plan.target, *plan.absorbed}
-            links = [lk for lk in plan.links if lk.customer_id in joined and not lk.veto]
-            tx.add_links(record.record_id, links, plan.absorbed, self.model_version)
-        holds = self._classify(tx, record, shared, states, target)
-        row = {k: v for k, v in features(record).items() if v is not None}
-        tx.emit(
-            EventType.LINKED,
-            target,
-            {"record_id": record.record_id, "attributes": attrs, "holds": holds, "features": row},
-        )
+        tx.add_links(record.record_id, plan.joined_links(), plan.absorbed, self.model_version)
+        held = self._classify(tx, record, shared, states, target)
+        tx.emit(EventType.LINKED, target, linked_payload(record, held, row))
         tx.flush()
         statuses = _statuses(record, states, shared)
         return Observation(target, outcome, plan.absorbed, statuses, plan)
@@ -266,15 +246,15 @@ class Resolver:
         shared: tuple[Identifier, ...],
         states: dict[Identifier, ValueState],
         target: str,
-    ) -> list[list[str]]:
+    ) -> tuple[Identifier, ...]:
         """Stores each value's status; returns the active values the target now holds."""
         result = holdings(record.query, states, shared)
         for ident, status in result.flags:
             tx.set_status(ident, status)
-            tx.emit(EventType.FLAGGED, target, _flag(ident, status))
+            tx.emit(EventType.FLAGGED, target, flagged_payload(ident, status))
         tx.activate(result.fresh)
         tx.add_holders(result.held, target)
-        return [[i.kind.value, i.value] for i in result.held]
+        return result.held
 
     # --- read path --------------------------------------------------------------------
 
@@ -283,20 +263,12 @@ class Resolver:
 
     def resolve(self, query: Query) -> Plan:
         idents = [o.identifier for o in query.identifiers]
-        if self.scorer is None:
+        if self.matcher is None:
             states, profiles = self.index.lookup(idents)
             return decide(query, states, profiles, self.policy)
         row: Features = features(query)
         states, candidates = self.index.candidates(idents, row)
-        return decide_scored(
-            query,
-            row,
-            states,
-            candidates,
-            self.scorer,
-            thresholds=self.thresholds,
-            policy=self.policy,
-        )
+        return self.matcher.decide(query, row, states, candidates)
 
     def customer(self, customer_id: str) -> tuple[CustomerView, str]:
         """The live customer for an id or alias, and the id asked for."""
@@ -307,10 +279,6 @@ class Resolver:
         if view is None:
             raise NotFoundError(f"no customer {customer_id!r}")
         return view, customer_id.strip()
-
-
-def _flag(ident: Identifier, status: IdentifierStatus) -> dict[str, Any]:
-    return {"kind": ident.kind.value, "value": ident.value, "status": status.value}
 
 
 def _statuses(

@@ -19,11 +19,13 @@ from psycopg.types.json import Jsonb
 
 from idres.resolver.adapters.store import (
     BULK_LOCK,
+    RECORD_COLUMNS,
     Snapshot,
     Store,
     Transaction,
     link_parts,
     read_snapshot,
+    record_row,
 )
 from idres.resolver.domain.events import ChangeEvent
 from idres.resolver.domain.identifiers import Identifier, IdentifierStatus
@@ -100,9 +102,8 @@ class BulkSession:
 
     def _records(self, batch: BulkBatch) -> None:
         self._copy(
-            "records (record_id, customer_id, channel, ts, given_name, surname, dob, postcode,"
-            " fingerprint)",
-            (_record_row(r, batch.owners[r.record_id]) for r in batch.records),
+            f"records ({RECORD_COLUMNS})",
+            (record_row(r, batch.owners[r.record_id]) for r in batch.records),
         )
         self._copy(
             "record_identifiers (record_id, kind, value, placeholder)",
@@ -161,21 +162,6 @@ class BulkSession:
         with self.conn.cursor() as cur, cur.copy(f"COPY {target} FROM STDIN") as copy:
             for row in rows:
                 copy.write_row(row)
-
-
-def _record_row(record: Record, customer: str) -> tuple[Any, ...]:
-    a = record.attributes
-    return (
-        record.record_id,
-        customer,
-        record.channel,
-        record.ts,
-        a.given_name,
-        a.surname,
-        a.dob,
-        a.postcode,
-        record.fingerprint,
-    )
 
 
 @contextmanager

@@ -95,16 +95,6 @@ class IdentityIndex:
             ]
         return states, found
 
-    def candidates_for(self, customer_ids: Iterable[str]) -> list[Candidate]:
-        """Live customers (aliases followed) with their records, for a write path or Explain."""
-        with self._lock:
-            live = dict.fromkeys(self._live(c) for c in customer_ids)
-            return [
-                Candidate(self._profiles[c].copy(), self.records.records_of(c, 1_000_000))
-                for c in live
-                if c in self._profiles
-            ]
-
     def _owners(self, record_ids: Iterable[str]) -> Iterable[str]:
         return (self._live(self.records.owner(rid)) for rid in record_ids)
 

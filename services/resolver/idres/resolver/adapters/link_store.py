@@ -10,7 +10,7 @@ from typing import Any
 
 import psycopg
 
-from idres.resolver.adapters.store import _GROUPED, _RECORD_ROWS, Store, stored_features
+from idres.resolver.adapters.store import Store, feature_rows
 from idres.resolver.domain.chain import RecordLink
 from idres.resolver.domain.identifiers import Identifier, IdentifierKind
 from idres.resolver.domain.records import Attributes
@@ -47,19 +47,12 @@ class LinkReader:
         self.conn = conn
 
     def record(self, record_id: str) -> RecordView | None:
-        row = self.conn.execute(
-            _RECORD_ROWS + " WHERE r.record_id = %s" + _GROUPED, (record_id,)
-        ).fetchone()
+        with self.conn.cursor() as cur:
+            row = next(feature_rows(cur, "r.record_id = %s", (record_id,)), None)
         if row is None:
             return None
-        rid, cid, given, surname, dob, postcode, kinds, values = row
-        return RecordView(
-            rid,
-            cid,
-            Attributes(given, surname, dob, postcode),
-            stored_features(given, surname, dob, postcode, kinds, values),
-            self._active(rid),
-        )
+        active = self._active(row.record_id)
+        return RecordView(row.record_id, row.customer_id, row.attributes, row.features, active)
 
     def _active(self, record_id: str) -> frozenset[Identifier]:
         rows = self.conn.execute(

@@ -14,10 +14,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import date
+from typing import Any
 
 from idres.resolver.adapters.vector_index import Vector, VectorIndex, weak_vector
 from idres.resolver.domain.records import Attributes
-from idres.resolver.domain.scoring import Features, TermFrequencies
+from idres.resolver.domain.scoring import (
+    Features,
+    MatchModel,
+    TermFrequencies,
+    seeded_frequencies,
+)
 
 MAX_BLOCK = 200
 """A blocking key held by more records than this proposes none: it is too common to tell."""
@@ -51,6 +57,13 @@ class RecordIndex:
         self._blocks: dict[tuple[int, tuple[str, ...]], list[str]] = {}
         self._vectors = VectorIndex() if vectors else None
         self._pending: tuple[list[str], list[Vector]] = ([], [])
+
+    @classmethod
+    def for_model(
+        cls, model: MatchModel, facts: Mapping[str, Any], *, vectors: bool = True
+    ) -> RecordIndex:
+        """Keyed by the model's blocking rules; term frequencies start from the training data's."""
+        return cls(model.blocking, model.tf_columns, vectors=vectors, tf=seeded_frequencies(facts))
 
     def __len__(self) -> int:
         return len(self._features)

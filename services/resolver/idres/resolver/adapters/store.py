@@ -32,6 +32,27 @@ BULK_LOCK = 0x1D5E5B01
 RETRYABLE = (psycopg.errors.SerializationFailure, psycopg.errors.DeadlockDetected)
 
 
+RECORD_COLUMNS = (
+    "record_id, customer_id, channel, ts, given_name, surname, dob, postcode, fingerprint"
+)
+
+
+def record_row(record: Record, customer_id: str) -> tuple[Any, ...]:
+    """A record as a `records` row, in `RECORD_COLUMNS` order."""
+    a = record.attributes
+    return (
+        record.record_id,
+        customer_id,
+        record.channel,
+        record.ts,
+        a.given_name,
+        a.surname,
+        a.dob,
+        a.postcode,
+        record.fingerprint,
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class StoredRecord:
     record_id: str
@@ -149,21 +170,18 @@ class Transaction:
         wanted = sorted(set(ids))
         found: dict[str, list[tuple[str, Features]]] = {cid: [] for cid in wanted}
         if wanted:
-            rows = self.conn.execute(
-                _RECORD_ROWS + " WHERE r.customer_id = ANY(%s)" + _GROUPED, (wanted,)
-            )
-            for rid, cid, *values in rows:
-                found[cid].append((rid, stored_features(*values)))
+            with self.conn.cursor() as cur:
+                for row in feature_rows(cur, "r.customer_id = ANY(%s)", (wanted,)):
+                    found[row.customer_id].append((row.record_id, row.features))
         return found
 
     def add_links(
         self, record_id: str, links: Sequence[Link], merged: Sequence[str], version: str
     ) -> None:
         """Records which stored record the new one matched in each customer it joined."""
-        rows = [lk for lk in links if lk.record_id]
-        if not rows:
+        if not links:
             return
-        parts = [link_parts(lk) for lk in rows]
+        parts = [link_parts(lk) for lk in links]
         self._write(
             "INSERT INTO record_links (record_id, to_record_id, merged, match_weight, probability,"
             " sure, comparisons, model_version)"
@@ -171,10 +189,10 @@ class Transaction:
             " %s::bool[], %s::jsonb[], %s::text[]) ON CONFLICT DO NOTHING",
             (
                 record_id,
-                [lk.record_id for lk in rows],
-                [lk.customer_id in merged for lk in rows],
+                [lk.record_id for lk in links],
+                [lk.customer_id in merged for lk in links],
                 *(list(column) for column in zip(*parts, strict=True)),
-                [version] * len(rows),
+                [version] * len(links),
             ),
         )
 
@@ -199,21 +217,9 @@ class Transaction:
         self._write("UPDATE customers SET updated_at = now() WHERE id = %s", (survivor,))
 
     def insert_record(self, record: Record, customer_id: str) -> None:
-        a = record.attributes
         self._write(
-            "INSERT INTO records (record_id, customer_id, channel, ts, given_name, surname, dob,"
-            " postcode, fingerprint) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
-            (
-                record.record_id,
-                customer_id,
-                record.channel,
-                record.ts,
-                a.given_name,
-                a.surname,
-                a.dob,
-                a.postcode,
-                record.fingerprint,
-            ),
+            f"INSERT INTO records ({RECORD_COLUMNS}) VALUES ({', '.join(['%s'] * 9)})",
+            record_row(record, customer_id),
         )
         if record.identifiers:
             self._write(
@@ -401,18 +407,32 @@ _RECORD_ROWS = (
     f" coalesce(array_agg(ri.value ORDER BY ri.kind) {_NOT_PLACEHOLDER}, '{{}}')"
     " FROM records r LEFT JOIN record_identifiers ri USING (record_id)"
 )
-_GROUPED = " GROUP BY r.record_id"
 
 
-def stored_features(
-    given: str, surname: str, dob: date | None, postcode: str, kinds: list[str], values: list[str]
-) -> Features:
-    """A stored record's model features, from the normalized values the store keeps."""
-    observed = tuple(
-        Observed(_ident(k, v), placeholder=False) for k, v in zip(kinds, values, strict=True)
-    )
-    row = features(Query(Attributes(given, surname, dob, postcode), observed))
-    return {k: v for k, v in row.items() if v is not None}
+@dataclass(frozen=True, slots=True)
+class FeatureRow:
+    """A stored record as the match model sees it."""
+
+    record_id: str
+    customer_id: str
+    attributes: Attributes
+    features: Features
+
+
+def feature_rows(
+    cursor: psycopg.Cursor[Any], condition: str = "", params: Sequence[Any] = ()
+) -> Iterator[FeatureRow]:
+    """Stored records whose row `r` meets `condition` (every record when empty), with their
+    model features built from the normalized values the store keeps."""
+    where = f" WHERE {condition}" if condition else ""
+    cursor.execute(_RECORD_ROWS + where + " GROUP BY r.record_id", params)
+    for rid, cid, given, surname, dob, postcode, kinds, values in cursor:
+        attributes = Attributes(given, surname, dob, postcode)
+        observed = tuple(
+            Observed(_ident(k, v), placeholder=False) for k, v in zip(kinds, values, strict=True)
+        )
+        row = features(Query(attributes, observed))
+        yield FeatureRow(rid, cid, attributes, {k: v for k, v in row.items() if v is not None})
 
 
 def link_parts(link: Link) -> tuple[float, float, bool, Jsonb]:
@@ -457,5 +477,4 @@ def read_snapshot(conn: psycopg.Connection[Any], with_records: bool) -> Snapshot
 def _snapshot_records(conn: psycopg.Connection[Any]) -> list[tuple[str, str, Features]]:
     with conn.cursor(name="snapshot_records") as cur:
         cur.itersize = 20_000
-        cur.execute(_RECORD_ROWS + _GROUPED)
-        return [(rid, cid, stored_features(*values)) for rid, cid, *values in cur]
+        return [(r.record_id, r.customer_id, r.features) for r in feature_rows(cur)]

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import secrets
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
+
+from idres.resolver.domain.identifiers import Identifier, IdentifierStatus
+from idres.resolver.domain.records import Record
+from idres.resolver.domain.scoring import Features
 
 _CROCKFORD = "0123456789abcdefghjkmnpqrstvwxyz"
 
@@ -33,3 +38,19 @@ def new_customer_id() -> str:
     value = (int(time.time() * 1000) << 80) | secrets.randbits(80)
     body = "".join(_CROCKFORD[(value >> shift) & 31] for shift in range(125, -1, -5))
     return f"cus_{body}"
+
+
+def linked_payload(record: Record, held: Iterable[Identifier], row: Features) -> dict[str, Any]:
+    """A `linked` event: what a replica's index needs of the record (its attributes, the values
+    its customer now holds, its model features without the empty ones)."""
+    a = record.attributes
+    return {
+        "record_id": record.record_id,
+        "attributes": [a.given_name, a.surname, a.dob.isoformat() if a.dob else None],
+        "holds": [[i.kind.value, i.value] for i in held],
+        "features": {k: v for k, v in row.items() if v is not None},
+    }
+
+
+def flagged_payload(ident: Identifier, status: IdentifierStatus) -> dict[str, Any]:
+    return {"kind": ident.kind.value, "value": ident.value, "status": status.value}

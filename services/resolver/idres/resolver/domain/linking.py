@@ -114,6 +114,15 @@ class Plan:
     def best(self) -> Link | None:
         return self.links[0] if self.links and not self.links[0].veto else None
 
+    def joined_links(self) -> tuple[Link, ...]:
+        """The links to the customers the record joins or merges: the chain Explain walks."""
+        if self.target is None:
+            return ()
+        joined = {self.target, *self.absorbed}
+        return tuple(
+            lk for lk in self.links if lk.customer_id in joined and not lk.veto and lk.record_id
+        )
+
 
 @dataclass(slots=True)
 class Scan:

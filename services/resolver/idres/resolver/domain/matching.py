@@ -103,6 +103,33 @@ class Scorer:
         return weight
 
 
+@dataclass(frozen=True, slots=True)
+class Matcher:
+    """The model with the thresholds and policy it decides by: what `Observe`, `Resolve` and a
+    batch run share."""
+
+    scorer: Scorer
+    thresholds: Thresholds = DEFAULT_THRESHOLDS
+    policy: LinkPolicy = DEFAULT_POLICY
+
+    def decide(
+        self,
+        query: Query,
+        features: Features,
+        states: Mapping[Identifier, ValueState],
+        candidates: Sequence[Candidate],
+    ) -> Plan:
+        return decide_scored(
+            query,
+            features,
+            states,
+            candidates,
+            self.scorer,
+            thresholds=self.thresholds,
+            policy=self.policy,
+        )
+
+
 def decide_scored(
     query: Query,
     features: Features,
