@@ -85,7 +85,7 @@ def test_every_valid_record_gets_one_cluster_named_by_its_smallest_member(
     assert all(cluster_id == min(ids) for cluster_id, ids in members.items())
     assert trained.result.clusters == len(members)
     assert trained.result.largest_cluster == max(len(ids) for ids in members.values())
-    assert set(trained.result.seconds) == {"read", "train", "cluster"}
+    assert set(trained.result.seconds) == {"read", "train", "score", "cluster"}
     counts = trained.result.counts
     assert counts.linked > 0 and counts.created - counts.absorbed == trained.result.clusters
 
@@ -137,7 +137,7 @@ def test_a_given_model_is_used_as_is_and_progress_names_each_step(trained: Train
     assert again.model_version == trained.result.model_version
     assert again.counts == trained.result.counts
     steps = [line.split(":")[0] for line in stream.getvalue().splitlines()]
-    assert steps == ["read", "train", "cluster"]
+    assert steps == ["read", "train", "score", "cluster"]
     assert all(line.rstrip().endswith("s elapsed)") for line in stream.getvalue().splitlines())
 
 

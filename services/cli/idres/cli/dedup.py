@@ -7,12 +7,20 @@ import time
 from pathlib import Path
 
 from idres.cli.common import fail
-from idres.ingest.dedup import DEFAULT_SEED, DEFAULT_THRESHOLD, DedupResult, dedup, write_clusters
+from idres.ingest.dedup import (
+    DEFAULT_SEED,
+    DEFAULT_THRESHOLD,
+    DEFAULT_WORKERS,
+    DedupResult,
+    dedup,
+    write_clusters,
+)
 from idres.ingest.files import table_format
+from idres.ingest.pairs import Engine
 from idres.ingest.report import write_report
 from idres.ingest.training import DEFAULT_MAX_PAIRS, load_model
 
-_STEPS = ("read", "train", "cluster", "write", "report")
+_STEPS = ("read", "train", "score", "cluster", "write", "report")
 _REJECTIONS_SHOWN = 5
 _ROW_NUMBERS_SHOWN = 20
 
@@ -21,8 +29,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser = subparsers.add_parser(
         "dedup",
         help="cluster the records of one file into persons",
-        description="Train the match model on the file (or use --model), take the records in"
-        " time order through the resolver's own decisions (as Observe would), and write"
+        description="Train the match model on the file (or use --model), score the blocked"
+        " candidate pairs in bulk with Splink's prediction, take the records in time order"
+        " through the resolver's own decisions (as Observe would), and write"
         " record_id,cluster_id for every valid record; a cluster is named by its smallest"
         " record_id.",
     )
@@ -43,6 +52,21 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--report", type=Path, help="also write a self-contained HTML report of the run"
     )
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    parser.add_argument(
+        "--engine",
+        choices=[engine.value for engine in Engine],
+        default=Engine.DUCKDB.value,
+        help="where Splink trains and scores pairs: duckdb in this process, or spark (local"
+        " mode unless IDRES_SPARK_MASTER names a cluster; needs Java and pyspark)"
+        " (default %(default)s)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=DEFAULT_WORKERS,
+        help="processes that share the clustering, by independent groups of records"
+        " (default %(default)s: the cores, up to 4)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -56,6 +80,8 @@ def run(args: argparse.Namespace) -> int:
             threshold=args.threshold,
             max_pairs=args.max_pairs,
             seed=args.seed,
+            engine=Engine(args.engine),
+            workers=args.workers,
         )
         started = time.perf_counter()
         written = write_clusters(result, args.out)

@@ -73,6 +73,26 @@ class ClusterCounts:
     """The most candidate customers one record was scored against: bounded by the retrieval's
     limit however hot a value is."""
 
+    def add(self, other: ClusterCounts) -> None:
+        """Adds the counts of another share of the records."""
+        self.created += other.created
+        self.linked += other.linked
+        self.merged += other.merged
+        self.possible += other.possible
+        self.absorbed += other.absorbed
+        self.most_candidates = max(self.most_candidates, other.most_candidates)
+
+    def count(self, plan: Plan, candidates: int) -> None:
+        self.most_candidates = max(self.most_candidates, candidates)
+        if plan.target is None:
+            self.created += 1
+            self.possible += plan.decision is Decision.POSSIBLE_MATCH
+        elif plan.absorbed:
+            self.merged += 1
+            self.absorbed += len(plan.absorbed)
+        else:
+            self.linked += 1
+
 
 class StreamClusterer:
     """The online resolver's decisions over records held in memory, one record at a time."""
@@ -113,9 +133,8 @@ class StreamClusterer:
         row = features(record)
         idents = [o.identifier for o in record.identifiers]
         states, candidates = self.index.candidates(idents, row)
-        self.counts.most_candidates = max(self.counts.most_candidates, len(candidates))
         plan = self.matcher.decide(record.query, row, states, candidates)
-        self._count(plan)
+        self.counts.count(plan, len(candidates))
         self.last_plan = plan
         shared = newly_shared(record.query, states, plan, self.matcher.policy)
         target = plan.target or self._new_customer()
@@ -134,17 +153,6 @@ class StreamClusterer:
     def _new_customer(self) -> str:
         self._seq += 1
         return self._new_id()
-
-    def _count(self, plan: Plan) -> None:
-        counts = self.counts
-        if plan.target is None:
-            counts.created += 1
-            counts.possible += plan.decision is Decision.POSSIBLE_MATCH
-        elif plan.absorbed:
-            counts.merged += 1
-            counts.absorbed += len(plan.absorbed)
-        else:
-            counts.linked += 1
 
     def _events(
         self, record: Record, row: Features, plan: Plan, target: str, held: Holdings

@@ -1,14 +1,16 @@
-"""Batch deduplication of one file: train (or load) the match model, then cluster.
+"""Batch deduplication of one file: train (or load) the match model, score, then cluster.
 
-Splink trains the model on DuckDB. Clustering then takes the records in time order through the
-online resolver's own candidate retrieval and decisions (`idres.ingest.clustering`), so a batch
-run gives the customers a stream through `Observe` would; the result is an Arrow table of
+Splink trains the model and scores every blocked candidate pair in bulk, on DuckDB or Spark
+(`idres.ingest.pairs`). Clustering then takes the records in time order through the online
+resolver's own decisions (`idres.ingest.pair_graph`), so a batch run gives the customers a
+stream through `Observe` would, up to the pairs each scores; the result is an Arrow table of
 `record_id, cluster_id` that covers every valid record, singletons included.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import sys
 import time
 from collections.abc import Iterator, Mapping
@@ -20,16 +22,19 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from tqdm import tqdm
 
-from idres.ingest.clustering import ClusterCounts, StreamClusterer
+from idres.ingest.clustering import ClusterCounts
 from idres.ingest.files import write_table
 from idres.ingest.frame import BATCH_ROWS, Rejection, read_file
-from idres.ingest.training import DEFAULT_MAX_PAIRS, model_version, train, training_facts
-from idres.resolver.domain.linking import Plan
+from idres.ingest.pair_graph import Clustered, DecisionLog, PairGraph, cluster_graph
+from idres.ingest.pairs import Engine, score_pairs
+from idres.ingest.training import DEFAULT_MAX_PAIRS, model_version, train
 from idres.resolver.domain.matching import Thresholds
 from idres.resolver.domain.records import Record
 
 DEFAULT_THRESHOLD = 0.9
 DEFAULT_SEED = 42
+DEFAULT_WORKERS = max(1, min(os.cpu_count() or 1, 4))
+"""Processes that share the decisions; each holds a copy of what it touches."""
 OUTPUT_COLUMNS: tuple[str, str] = ("record_id", "cluster_id")
 
 
@@ -50,6 +55,8 @@ class DedupResult:
     counts: ClusterCounts
     """Records that started a customer, joined one, or merged several."""
     decisions: DecisionLog
+    scored_pairs: int
+    """Candidate pairs the engine scored at or above the possible-match weight."""
     frame: pa.Table
     """The model frame of the valid records (what the report profiles)."""
     threshold: float
@@ -103,43 +110,38 @@ class _Steps:
             )
 
 
-@dataclass(slots=True)
-class DecisionLog:
-    """What the decisions weighed, for the report: each record's best candidate weight, and
-    the links records made (record, linked record, probability)."""
-
-    best_weights: list[float] = field(default_factory=list)
-    links: list[tuple[str, str, float]] = field(default_factory=list)
-
-    def note(self, record: Record, plan: Plan | None) -> None:
-        best = plan.links[0] if plan and plan.links else None
-        if best is None or not math.isfinite(best.match_weight):
-            return
-        self.best_weights.append(best.match_weight)
-        if plan is not None and plan.target is not None:
-            self.links.append((record.record_id, best.record_id, best.probability))
-
-
 def _cluster(
     records: list[Record],
+    frame: pa.Table,
     model: Mapping[str, Any],
-    facts: Mapping[str, Any],
     thresholds: Thresholds,
-    progress: bool,
-) -> tuple[pa.Table, ClusterCounts, DecisionLog]:
-    """Every record through the online resolver's decisions, in time order (see `clustering`);
-    every record is a node, so singletons stay."""
-    clusterer = StreamClusterer(model, model_version(model), facts=facts, thresholds=thresholds)
+    engine: Engine,
+    steps: _Steps,
+    workers: int,
+) -> tuple[pa.Table, Clustered, int]:
+    """Scores the blocked pairs in bulk, then takes every record through the resolver's
+    decisions in time order (see `pair_graph`); every record is a node, so singletons stay."""
     ordered = sorted(records, key=lambda r: (r.ts, r.record_id))
-    decisions = DecisionLog()
-    for record in tqdm(ordered, unit=" rec", desc="cluster", leave=False, disable=not progress):
-        clusterer.add(record)
-        decisions.note(record, clusterer.last_plan)
-    ids, customers = zip(*clusterer.clusters(), strict=True) if ordered else ((), ())
-    table = pa.table(
-        {"unique_id": pa.array(ids, pa.string()), "cluster_id": pa.array(customers, pa.string())}
-    )
-    return _stable_ids(table), clusterer.counts, decisions
+    ids = pa.array([r.record_id for r in ordered], pa.string())
+    steps.start()
+    floor = math.log2(thresholds.possible / (1.0 - thresholds.possible))
+    pairs = score_pairs(frame, model, floor=floor, engine=engine)
+    graph = PairGraph.build(ids, pairs)
+    steps.done("score", f"{len(graph):,} candidate pairs on {engine.value}")
+    del pairs
+    steps.start()
+    with tqdm(
+        total=len(ordered), unit=" rec", desc="cluster", leave=False, disable=not steps.enabled
+    ) as bar:
+
+        def advance(done: int) -> None:
+            bar.update(done - bar.n)
+
+        clustered = cluster_graph(
+            ordered, graph, thresholds=thresholds, workers=workers, progress=advance
+        )
+    table = pa.table({"unique_id": ids, "cluster_id": pa.array(clustered.customers, pa.string())})
+    return _stable_ids(table), clustered, len(graph)
 
 
 def _stable_ids(clustered: pa.Table) -> pa.Table:
@@ -163,6 +165,8 @@ def dedup(
     seed: int = DEFAULT_SEED,
     progress: bool = True,
     stream: TextIO | None = None,
+    engine: Engine = Engine.DUCKDB,
+    workers: int = DEFAULT_WORKERS,
 ) -> DedupResult:
     """Cluster the records of one canonical file; every valid record gets a cluster.
 
@@ -172,6 +176,8 @@ def dedup(
         raise ValueError(f"threshold must lie strictly between 0 and 1, not {threshold}")
     if max_pairs < 1:
         raise ValueError(f"max pairs must be positive, not {max_pairs}")
+    if workers < 1:
+        raise ValueError(f"workers must be at least 1, not {workers}")
     steps = _Steps(progress, stream or sys.stderr)
     read = read_file(Path(input_path), progress=progress, keep_records=True)
     frame = read.table()
@@ -181,11 +187,12 @@ def dedup(
     trained = model is None
     steps.start()
     chosen = train(frame, seed=seed, max_pairs=max_pairs) if model is None else dict(model)
-    facts = training_facts(frame, chosen)
     steps.done("train", f"model {model_version(chosen)}" + ("" if trained else " (given)"))
-    steps.start()
     thresholds = Thresholds(match=threshold, possible=min(threshold, 0.5), merge=threshold)
-    assignments, counts, decisions = _cluster(read.records, chosen, facts, thresholds, progress)
+    assignments, clustered, pairs = _cluster(
+        read.records, frame, chosen, thresholds, engine, steps, workers
+    )
+    counts = clustered.counts
     clusters = len(pc.unique(assignments.column("cluster_id")))
     steps.done("cluster", f"{clusters:,} clusters ({counts.merged:,} records merged customers)")
     return DedupResult(
@@ -197,7 +204,8 @@ def dedup(
         rejected_rows=read.rejected_rows,
         rejections=read.rejections,
         counts=counts,
-        decisions=decisions,
+        decisions=clustered.decisions,
+        scored_pairs=pairs,
         frame=frame,
         threshold=threshold,
         seconds=steps.seconds,

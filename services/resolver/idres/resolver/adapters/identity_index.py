@@ -25,6 +25,8 @@ from idres.resolver.domain.records import Attributes
 RECORDS_PER_CUSTOMER = 32
 """A candidate customer is scored against at most this many of its records (by record id),
 online and in batch alike, so that a customer with hundreds of records costs no more."""
+CANDIDATES = 24
+"""At most this many customers are scored for one record, besides every holder of its values."""
 
 
 def _ident(kind: str, value: str) -> Identifier:
@@ -74,7 +76,7 @@ class IdentityIndex:
         features: Mapping[str, str | None],
         *,
         nearest: int = 10,
-        limit: int = 24,
+        limit: int = CANDIDATES,
         records_per_customer: int = RECORDS_PER_CUSTOMER,
     ) -> tuple[dict[Identifier, ValueState], list[Candidate]]:
         """Value states and the customers worth scoring: every holder of a query value, then
@@ -138,33 +140,77 @@ class IdentityIndex:
             self._merge(event.customer_id, event.payload["absorbed"])
         elif event.type is EventType.FLAGGED:
             ident = _ident(event.payload["kind"], event.payload["value"])
-            self._status[ident] = IdentifierStatus(event.payload["status"])
-            # As in the store: a value that stops linking has no holders.
-            for holder in self._holders.pop(ident, ()):
-                profile = self._profiles.get(self._live(holder))
-                if profile is not None:
-                    profile.identifiers.discard(ident)
+            self._flag(ident, IdentifierStatus(event.payload["status"]))
         else:
             self._link(event)
 
     def _link(self, event: ChangeEvent) -> None:
         cid = self._live(event.customer_id)
-        profile = self._profiles.get(cid)
-        if profile is None:
-            profile = self._profiles[cid] = Profile(cid, 0)
-        if "seq" in event.payload and cid == event.customer_id:
-            profile.seq = int(event.payload["seq"])  # `created` may arrive after `linked`
+        seq = int(event.payload["seq"]) if "seq" in event.payload else None
+        # `created` may arrive after `linked`: only the customer's own event sets its age.
+        profile = self._profile(cid, seq if cid == event.customer_id else None)
         given, surname, dob = event.payload.get("attributes", ("", "", None))
-        profile.add(Attributes(given, surname, date.fromisoformat(dob) if dob else None))
+        attributes = Attributes(given, surname, date.fromisoformat(dob) if dob else None)
         if "features" in event.payload:
             self.records.add(event.payload["record_id"], cid, event.payload["features"])
-        for kind, value in event.payload.get("holds", ()):
-            ident = _ident(kind, value)
+        held = (_ident(kind, value) for kind, value in event.payload.get("holds", ()))
+        self._hold(profile, attributes, held)
+
+    # The batch clusterer changes the index directly, without events or record features:
+    # these are the same steps the events above take, under the same lock.
+
+    def create(self, customer_id: str, seq: int) -> None:
+        with self._lock:
+            self._profile(customer_id, seq)
+
+    def hold(self, customer_id: str, attributes: Attributes, held: Iterable[Identifier]) -> None:
+        with self._lock:
+            self._hold(self._profile(self._live(customer_id), None), attributes, held)
+
+    def flag(self, ident: Identifier, status: IdentifierStatus) -> None:
+        with self._lock:
+            self._flag(ident, status)
+
+    def merge(self, survivor: str, absorbed: Iterable[str]) -> None:
+        with self._lock:
+            self._merge(survivor, absorbed)
+
+    def states(
+        self, idents: Iterable[Identifier]
+    ) -> tuple[dict[Identifier, ValueState], set[str]]:
+        """States of the values, and every live customer holding one of them."""
+        with self._lock:
+            return self._states(idents)
+
+    def profile(self, customer_id: str) -> Profile:
+        """The live profile itself, not a copy: for a caller that holds no other thread."""
+        with self._lock:
+            return self._profiles[self._live(customer_id)]
+
+    def _profile(self, customer_id: str, seq: int | None) -> Profile:
+        profile = self._profiles.get(customer_id)
+        if profile is None:
+            profile = self._profiles[customer_id] = Profile(customer_id, 0)
+        if seq is not None:
+            profile.seq = seq
+        return profile
+
+    def _hold(self, profile: Profile, attributes: Attributes, held: Iterable[Identifier]) -> None:
+        profile.add(attributes)
+        for ident in held:
             if self._status.get(ident, IdentifierStatus.ACTIVE) is IdentifierStatus.ACTIVE:
-                self._holders.setdefault(ident, set()).add(cid)
+                self._holders.setdefault(ident, set()).add(profile.customer_id)
                 profile.identifiers.add(ident)
 
-    def _merge(self, survivor: str, absorbed: list[str]) -> None:
+    def _flag(self, ident: Identifier, status: IdentifierStatus) -> None:
+        self._status[ident] = status
+        # As in the store: a value that stops linking has no holders.
+        for holder in self._holders.pop(ident, ()):
+            profile = self._profiles.get(self._live(holder))
+            if profile is not None:
+                profile.identifiers.discard(ident)
+
+    def _merge(self, survivor: str, absorbed: Iterable[str]) -> None:
         survivor = self._live(survivor)
         target = self._profiles.setdefault(survivor, Profile(survivor, 0))
         for old in absorbed:

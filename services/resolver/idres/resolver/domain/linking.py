@@ -128,6 +128,8 @@ class Plan:
 class Scan:
     """The query's identifiers judged one by one: evidence, and the holders they accept."""
 
+    mine: Profile
+    """The query as a profile, its usable identifiers included."""
     accepted: dict[str, list[Identifier]] = field(default_factory=dict)
     evidence: list[Evidence] = field(default_factory=list)
 
@@ -161,9 +163,9 @@ def scan_identifiers(
     profiles: Mapping[str, Profile],
     policy: LinkPolicy = DEFAULT_POLICY,
 ) -> Scan:
-    scan = Scan()
     mine = profile_of(query.attributes)
     mine.identifiers = {o.identifier for o in query.identifiers if not o.placeholder}
+    scan = Scan(mine)
     for observed in query.identifiers:
         ident = observed.identifier
         state = states.get(ident, ValueState())

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from idres.resolver.domain.identifiers import Identifier
 from idres.resolver.domain.linking import (
@@ -30,7 +31,7 @@ from idres.resolver.domain.linking import (
     ValueState,
     scan_identifiers,
 )
-from idres.resolver.domain.profiles import Profile, contradict, profile_of
+from idres.resolver.domain.profiles import Profile, contradict
 from idres.resolver.domain.records import Query
 from idres.resolver.domain.scoring import (
     Features,
@@ -79,9 +80,22 @@ DirectEvidence = Callable[[Candidate, Candidate], float]
 """The best match weight between any record of one candidate and any record of another."""
 
 
+class PairScorer(Protocol):
+    """How decisions weigh a query against a candidate: scored here (`Scorer`) or read from
+    pairs a batch engine scored in bulk (`idres.ingest.pair_graph`)."""
+
+    def best(self, features: Features, candidate: Candidate) -> tuple[str, Score] | None:
+        """The candidate's record that fits the query best, with its score."""
+        ...
+
+    def direct(self, a: Candidate, b: Candidate) -> float:
+        """The best match weight between any record of `a` and any record of `b`."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class Scorer:
-    """The model with the term frequencies it reads; the only way matching scores pairs."""
+    """The model with the term frequencies it reads: scores pairs as they are asked for."""
 
     model: MatchModel
     version: str
@@ -135,18 +149,16 @@ def decide_scored(
     features: Features,
     states: Mapping[Identifier, ValueState],
     candidates: Sequence[Candidate],
-    scorer: Scorer,
+    scorer: PairScorer,
     *,
     thresholds: Thresholds = DEFAULT_THRESHOLDS,
     policy: LinkPolicy = DEFAULT_POLICY,
-    direct: DirectEvidence | None = None,
 ) -> Plan:
     """Decides the customer for `query` among `candidates` (which must include every holder of
     the query's identifiers in `states`)."""
     profiles = {c.customer_id: c.profile for c in candidates}
     scan = scan_identifiers(query, states, profiles, policy)
-    mine = profile_of(query.attributes)
-    links = [_link(c, features, mine, scan.accepted, scorer, policy) for c in candidates]
+    links = [_link(c, features, scan.mine, scan.accepted, scorer, policy) for c in candidates]
     # A customer holding one of the query's values stays in the answer as a possible match
     # even when the model alone gives little: a phone held by one customer is worth showing.
     held = scan.accepted.keys()
@@ -173,7 +185,7 @@ def decide_scored(
         return Plan(Decision.POSSIBLE_MATCH, None, (), evidence, others, links=(*viable, *vetoed))
     rivals = [lk for lk in viable[1:] if _qualifies(lk, thresholds)]
     by_id = {c.customer_id: c for c in candidates}
-    group = _merge_group(best, rivals, by_id, thresholds, direct or scorer.direct)
+    group = _merge_group(best, rivals, by_id, thresholds, scorer.direct)
     left_out = [lk for lk in rivals if lk.customer_id not in group]
     if any(_tied(best, lk, thresholds) for lk in left_out):
         # Two people fit about equally well: guessing would attach the record to the wrong one.
@@ -198,7 +210,7 @@ def _link(
     features: Features,
     mine: Profile,
     accepted: Mapping[str, list[Identifier]],
-    scorer: Scorer,
+    scorer: PairScorer,
     policy: LinkPolicy,
 ) -> Link:
     found = scorer.best(features, candidate)

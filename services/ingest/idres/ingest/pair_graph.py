@@ -1,0 +1,369 @@
+"""Batch clustering over pairs scored in bulk: the resolver's decisions, fed by the engine.
+
+`StreamClusterer` retrieves and scores every record's candidates in Python, as `Observe` does;
+at a million records that is most of the job. Here Splink's prediction has already scored every
+blocked pair (`idres.ingest.pairs`), so each record only looks up its scored pairs with earlier
+records, groups them by the customer those records now belong to, and hands the candidates to
+the one decision function (`decide_scored`): the same vetoes, sure links, thresholds, ties and
+direct-evidence merges, the same identifier states and flags.
+
+What differs from the stream is what a candidate is scored against: the pairs the blocking
+rules proposed, not every record of the customer (up to 32); and term frequencies are those of
+the whole file, as Splink's own prediction has them.
+
+Records only ever meet through a scored pair or a shared identifier value, so the records fall
+into independent groups (connected components). The groups are shared between worker processes
+and each worker walks its records in time order; customers are named by their first record, so
+the result does not depend on how the groups were shared out.
+"""
+
+from __future__ import annotations
+
+import math
+import multiprocessing
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from multiprocessing.sharedctypes import Synchronized
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from idres.ingest.clustering import ClusterCounts
+from idres.resolver.adapters.identity_index import CANDIDATES, IdentityIndex
+from idres.resolver.domain.linking import (
+    DEFAULT_POLICY,
+    Decision,
+    LinkPolicy,
+    Plan,
+    holdings,
+    newly_shared,
+)
+from idres.resolver.domain.matching import (
+    DEFAULT_THRESHOLDS,
+    Candidate,
+    Thresholds,
+    decide_scored,
+)
+from idres.resolver.domain.records import Record
+from idres.resolver.domain.scoring import Features, Score, probability
+
+_NOBODY = Plan(Decision.NO_MATCH, None, (), (), ())
+"""What `decide_scored` decides when there is no candidate, as far as clustering reads it."""
+
+
+@dataclass(frozen=True, slots=True)
+class PairGraph:
+    """Scored pairs keyed by their later record, records numbered in time order: record `i`
+    pairs with `earlier[start[i]:start[i + 1]]` at `weights[...]` of the same slice."""
+
+    start: list[int]
+    earlier: list[int]
+    weights: list[float]
+
+    @classmethod
+    def build(cls, ids: pa.Array, pairs: pa.Table) -> PairGraph:
+        """`ids`: record ids in time order; `pairs`: `unique_id_l, unique_id_r, match_weight`."""
+        left = _positions(pairs.column("unique_id_l"), ids)
+        right = _positions(pairs.column("unique_id_r"), ids)
+        later, earlier = np.maximum(left, right), np.minimum(left, right)
+        order = np.lexsort((earlier, later))
+        counts = np.bincount(later, minlength=len(ids))
+        start = np.concatenate(([0], np.cumsum(counts)))
+        weights = pairs.column("match_weight").to_numpy()
+        return cls(start.tolist(), earlier[order].tolist(), weights[order].tolist())
+
+    def __len__(self) -> int:
+        return len(self.earlier)
+
+    def back(self, record: int) -> Iterator[tuple[int, float]]:
+        """The earlier records `record` was scored against, with the weights."""
+        lo, hi = self.start[record], self.start[record + 1]
+        return zip(self.earlier[lo:hi], self.weights[lo:hi], strict=True)
+
+
+def _positions(column: pa.ChunkedArray, ids: pa.Array) -> np.ndarray:
+    found = pc.index_in(column, value_set=ids)
+    if found.null_count:
+        raise ValueError("scored pairs name records the batch does not hold")
+    return np.asarray(found.to_numpy(zero_copy_only=False), dtype=np.int64)
+
+
+@dataclass(slots=True)
+class DecisionLog:
+    """What the decisions weighed, for the report: each record's best candidate weight, and
+    the links records made (record, linked record, probability)."""
+
+    best_weights: list[float] = field(default_factory=list)
+    links: list[tuple[str, str, float]] = field(default_factory=list)
+
+    def note(self, record: Record, plan: Plan | None) -> None:
+        best = plan.links[0] if plan and plan.links else None
+        if best is None or not math.isfinite(best.match_weight):
+            return
+        self.best_weights.append(best.match_weight)
+        if plan is not None and plan.target is not None:
+            self.links.append((record.record_id, best.record_id, best.probability))
+
+    def extend(self, other: DecisionLog) -> None:
+        self.best_weights.extend(other.best_weights)
+        self.links.extend(other.links)
+
+
+@dataclass(slots=True)
+class Clustered:
+    """What a walk over the graph decided: every record's customer, and how."""
+
+    customers: list[str]
+    """The customer of each record, by number (named `c<number of its first record>`)."""
+    counts: ClusterCounts
+    decisions: DecisionLog
+
+
+class GraphClusterer:
+    """Records in time order, each decided against the customers of its scored pairs."""
+
+    def __init__(
+        self,
+        records: Sequence[Record],
+        graph: PairGraph,
+        *,
+        thresholds: Thresholds = DEFAULT_THRESHOLDS,
+        policy: LinkPolicy = DEFAULT_POLICY,
+        limit: int = CANDIDATES,
+    ) -> None:
+        """`records` in time order, numbered as `graph` numbers them."""
+        self.records = records
+        self.graph = graph
+        self.thresholds = thresholds
+        self.policy = policy
+        self.limit = limit
+        self.index = IdentityIndex()
+        """Identifier states, holders and profiles, as the resolver keeps them."""
+        self.counts = ClusterCounts()
+        self.decisions = DecisionLog()
+        self._owner: list[str] = [""] * len(records)
+        self._alias: dict[str, str] = {}
+        self._members: dict[str, list[int]] = {}
+        self._best: dict[str, tuple[float, int]] = {}
+
+    def add(self, number: int) -> str:
+        """Decides and applies record `number`; every earlier record it meets must be added
+        already. Returns the customer it joined."""
+        record = self.records[number]
+        query = record.query
+        states, holders = self.index.states([o.identifier for o in query.identifiers])
+        self._best = best = self._scored(number)
+        chosen = self._chosen(holders, best)
+        plan = _NOBODY
+        if chosen:  # most first sightings have no candidate: nothing to decide
+            candidates = [Candidate(self.index.profile(c), ()) for c in chosen]
+            plan = decide_scored(
+                query, {}, states, candidates, self, thresholds=self.thresholds, policy=self.policy
+            )
+            self.decisions.note(record, plan)
+        self.counts.count(plan, len(chosen))
+        target = plan.target or self._create(number)
+        if plan.absorbed:
+            self._merge(target, plan.absorbed)
+        held = holdings(query, states, newly_shared(query, states, plan, self.policy))
+        for ident, status in held.flags:
+            self.index.flag(ident, status)
+        self.index.hold(target, record.attributes, held.held)
+        self._owner[number] = target
+        self._members[target].append(number)
+        return target
+
+    def customers(self, numbers: Sequence[int]) -> list[str]:
+        """The customer of each of these records, merges followed."""
+        return [self._customer(number) for number in numbers]
+
+    # PairScorer: what decide_scored asks of the pairs.
+
+    def best(self, features: Features, candidate: Candidate) -> tuple[str, Score] | None:
+        found = self._best.get(candidate.customer_id)
+        if found is None:
+            return None  # a holder of a query value with no scored pair: unweighed
+        weight, other = found
+        return self.records[other].record_id, Score(weight, probability(weight), ())
+
+    def direct(self, a: Candidate, b: Candidate) -> float:
+        weight = -math.inf
+        for one, other in ((a.customer_id, b.customer_id), (b.customer_id, a.customer_id)):
+            for member in self._members[one]:
+                for earlier, w in self.graph.back(member):
+                    if w > weight and self._customer(earlier) == other:
+                        weight = w
+        return weight
+
+    # Internals.
+
+    def _scored(self, number: int) -> dict[str, tuple[float, int]]:
+        """The best scored pair with each customer, by the customer's current id."""
+        best: dict[str, tuple[float, int]] = {}
+        for earlier, weight in self.graph.back(number):
+            customer = self._customer(earlier)
+            found = best.get(customer)
+            if found is None or weight > found[0]:
+                best[customer] = (weight, earlier)
+        return best
+
+    def _chosen(self, holders: set[str], best: dict[str, tuple[float, int]]) -> list[str]:
+        """Every holder of a query value, then the best-scored customers, up to the limit."""
+        ordered = dict.fromkeys(sorted(holders))
+        ordered.update(dict.fromkeys(sorted(best, key=lambda c: -best[c][0])))
+        return list(ordered)[: max(self.limit, len(holders))]
+
+    def _customer(self, number: int) -> str:
+        customer = self._owner[number]
+        if customer in self._alias:
+            while customer in self._alias:
+                customer = self._alias[customer]
+            self._owner[number] = customer
+        return customer
+
+    def _create(self, number: int) -> str:
+        """A customer named and aged by its first record, whichever worker founds it."""
+        customer = f"c{number}"
+        self.index.create(customer, number)
+        self._members[customer] = []
+        return customer
+
+    def _merge(self, survivor: str, absorbed: Sequence[str]) -> None:
+        self.index.merge(survivor, absorbed)
+        for gone in absorbed:
+            self._alias[gone] = survivor
+            self._members[survivor].extend(self._members.pop(gone))
+
+
+def components(records: Sequence[Record], graph: PairGraph) -> list[int]:
+    """A group label per record: records meet only through a scored pair or a shared value
+    (placeholders never link, so they join nothing)."""
+    parent = list(range(len(records)))
+
+    def root(x: int) -> int:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    def join(a: int, b: int) -> None:
+        a, b = root(a), root(b)
+        if a != b:
+            parent[max(a, b)] = min(a, b)
+
+    for number in range(len(records)):
+        for earlier, _ in graph.back(number):
+            join(number, earlier)
+    first: dict[object, int] = {}
+    for number, record in enumerate(records):
+        for observed in record.identifiers:
+            if not observed.placeholder:
+                join(number, first.setdefault(observed.identifier, number))
+    return [root(x) for x in range(len(records))]
+
+
+def shares(labels: Sequence[int], parts: int) -> list[list[int]]:
+    """Record numbers in `parts` shares of whole groups, about equal in size, each in time
+    order."""
+    sizes: dict[int, int] = {}
+    for label in labels:
+        sizes[label] = sizes.get(label, 0) + 1
+    load = [0] * parts
+    part_of: dict[int, int] = {}
+    for label in sorted(sizes, key=lambda g: (-sizes[g], g)):
+        lightest = load.index(min(load))
+        part_of[label] = lightest
+        load[lightest] += sizes[label]
+    out: list[list[int]] = [[] for _ in range(parts)]
+    for number, label in enumerate(labels):
+        out[part_of[label]].append(number)
+    return out
+
+
+PROGRESS_EVERY = 2048
+
+
+def cluster_graph(
+    records: Sequence[Record],
+    graph: PairGraph,
+    *,
+    thresholds: Thresholds = DEFAULT_THRESHOLDS,
+    policy: LinkPolicy = DEFAULT_POLICY,
+    workers: int = 1,
+    progress: Callable[[int], None] | None = None,
+) -> Clustered:
+    """Every record decided in time order, its independent groups shared between `workers`
+    processes (this one included); `progress` is told the records done so far."""
+    parts = (
+        shares(components(records, graph), workers) if workers > 1 else [list(range(len(records)))]
+    )
+    context = multiprocessing.get_context("fork")
+    done = context.Value("q", 0)
+    children = []
+    for part in parts[1:]:
+        mine, theirs = context.Pipe(duplex=False)
+        child = context.Process(
+            target=_work, args=(records, graph, thresholds, policy, part, done, theirs)
+        )
+        child.start()
+        theirs.close()
+        children.append((child, mine, part))
+    own = _walk(records, graph, thresholds, policy, parts[0], done, progress)
+    customers = [""] * len(records)
+    _place(customers, parts[0], own)
+    for child, pipe, part in children:
+        try:
+            result: Clustered = pipe.recv()
+        except EOFError:
+            raise RuntimeError(f"a clustering worker failed (exit code {child.exitcode})") from None
+        child.join()
+        _place(customers, part, result)
+        own.counts.add(result.counts)
+        own.decisions.extend(result.decisions)
+    if progress is not None:
+        progress(len(records))
+    own.customers = customers
+    return own
+
+
+def _place(customers: list[str], part: Sequence[int], result: Clustered) -> None:
+    for number, customer in zip(part, result.customers, strict=True):
+        customers[number] = customer
+
+
+def _walk(
+    records: Sequence[Record],
+    graph: PairGraph,
+    thresholds: Thresholds,
+    policy: LinkPolicy,
+    part: Sequence[int],
+    done: Synchronized[Any],
+    progress: Callable[[int], None] | None,
+) -> Clustered:
+    clusterer = GraphClusterer(records, graph, thresholds=thresholds, policy=policy)
+    for step, number in enumerate(part, start=1):
+        clusterer.add(number)
+        if step % PROGRESS_EVERY == 0:
+            with done.get_lock():
+                done.value += PROGRESS_EVERY
+                so_far = done.value
+            if progress is not None:
+                progress(so_far)
+    return Clustered(clusterer.customers(part), clusterer.counts, clusterer.decisions)
+
+
+def _work(
+    records: Sequence[Record],
+    graph: PairGraph,
+    thresholds: Thresholds,
+    policy: LinkPolicy,
+    part: Sequence[int],
+    done: Synchronized[Any],
+    pipe: Connection,
+) -> None:
+    """A worker process: walks its share and sends back what it decided."""
+    pipe.send(_walk(records, graph, thresholds, policy, part, done, None))
+    pipe.close()

@@ -1,0 +1,95 @@
+"""Candidate pairs scored in bulk by Splink's own prediction, on DuckDB or on Spark.
+
+The batch path does not score pairs one at a time in Python: Splink's `predict` generates the
+pairs of the model's blocking rules and scores them in the engine, on every core (or every
+executor), and the clusterer only reads the result (`idres.ingest.pair_graph`).
+
+Blocking is capped as the online index caps it: a key held by more than `MAX_BLOCK` records
+proposes no pair, so a placeholder email on 50k rows or a store phone on every till record
+costs nothing instead of a billion pairs. Each rule is rewritten onto a key column that is
+null where the key is too common; the comparisons still read the original columns, so the
+weights are Splink's own.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from enum import StrEnum
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from idres.resolver.adapters.record_index import MAX_BLOCK
+from idres.resolver.domain.scoring import MatchModel
+
+PAIR_COLUMNS: tuple[str, str, str] = ("unique_id_l", "unique_id_r", "match_weight")
+_KEY_SEPARATOR = "\x1f"
+
+
+class Engine(StrEnum):
+    DUCKDB = "duckdb"
+    SPARK = "spark"
+
+
+def capped_blocking(
+    frame: pa.Table, model: Mapping[str, Any], max_block: int = MAX_BLOCK
+) -> tuple[pa.Table, dict[str, Any]]:
+    """The frame with one key column per blocking rule (null where the key is too common), and
+    the model with its prediction rules rewritten onto those columns."""
+    rules = MatchModel.from_splink(model).blocking
+    columns: dict[str, pa.Array] = {}
+    for number, rule in enumerate(rules):
+        columns[f"block_{number}"] = _capped_key(frame, rule, max_block)
+    keyed = frame
+    for name, key in columns.items():
+        keyed = keyed.append_column(name, key)
+    rewritten = dict(model)
+    dialect = model.get("sql_dialect", "duckdb")
+    rewritten["blocking_rules_to_generate_predictions"] = [
+        {"blocking_rule": f"l.{name} = r.{name}", "sql_dialect": dialect} for name in columns
+    ]
+    return keyed, rewritten
+
+
+def _capped_key(frame: pa.Table, rule: Sequence[str], max_block: int) -> pa.Array:
+    parts = [pc.cast(frame.column(c), pa.string()) for c in rule]
+    key = parts[0] if len(parts) == 1 else pc.binary_join_element_wise(*parts, _KEY_SEPARATOR)
+    key = key.combine_chunks() if isinstance(key, pa.ChunkedArray) else key
+    counts = pc.value_counts(key)
+    values, sizes = counts.field("values"), counts.field("counts")
+    hot = pc.filter(values, pc.greater(sizes, max_block))
+    if len(hot) == 0:
+        return key
+    return pc.if_else(pc.is_in(key, value_set=hot), pa.scalar(None, pa.string()), key)
+
+
+def score_pairs(
+    frame: pa.Table,
+    model: Mapping[str, Any],
+    *,
+    floor: float,
+    engine: Engine = Engine.DUCKDB,
+) -> pa.Table:
+    """Every pair the model's (capped) blocking rules propose and that weighs at least `floor`:
+    `unique_id_l, unique_id_r, match_weight`, each pair once.
+
+    A floor at the possible-match threshold loses no decision: a lighter pair cannot make a
+    candidate worth a look, and a customer holding a query value stays one without it."""
+    keyed, rewritten = capped_blocking(frame, model)
+    if engine is Engine.SPARK:
+        from idres.ingest.spark import predict_pairs, spark_session
+
+        return predict_pairs(keyed, rewritten, floor, spark_session())
+    return _duckdb_pairs(keyed, rewritten, floor)
+
+
+def _duckdb_pairs(frame: pa.Table, model: Mapping[str, Any], floor: float) -> pa.Table:
+    from splink import DuckDBAPI, Linker
+
+    linker = Linker(DuckDBAPI().register(frame), dict(model), log_level=logging.WARNING)
+    pairs = linker.inference.predict(threshold_match_weight=floor, warning_mode="never")
+    relation = pairs.as_duckdbpyrelation().select(", ".join(PAIR_COLUMNS))
+    table: pa.Table = relation.to_arrow_table()
+    return table

@@ -1,0 +1,132 @@
+"""Batch clustering over pairs scored in bulk: the resolver's decisions, whatever the split."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pytest
+from splink import DuckDBAPI, Linker
+
+from idres.ingest.clustering import StreamClusterer
+from idres.ingest.evaluation import evaluate_arrays
+from idres.ingest.frame import model_frame
+from idres.ingest.generator import generate
+from idres.ingest.pair_graph import _NOBODY, PairGraph, cluster_graph, components
+from idres.ingest.pairs import capped_blocking, score_pairs
+from idres.ingest.training import model_version, training_facts
+from idres.resolver.domain.linking import ValueState
+from idres.resolver.domain.matching import Scorer, decide_scored
+from idres.resolver.domain.records import Record
+from idres.resolver.domain.scoring import MatchModel, TermFrequencies
+from tests.ingest.test_clustering import records
+
+Trained = tuple[dict[str, Any], dict[str, Any]]
+
+
+def test_a_hot_key_proposes_no_pair_and_the_weights_stay_splinks() -> None:
+    rows = [dict(r) for r in generate(60, 5).records]
+    for n, row in enumerate(rows[:30]):
+        row["phone"] = "020 7946 0018"  # a store phone on 30 rows
+        row["record_id"] = f"till-{n}"
+    frame = model_frame(rows)
+    model = {
+        "link_type": "dedupe_only",
+        "probability_two_random_records_match": 0.001,
+        "comparisons": [],
+        "blocking_rules_to_generate_predictions": [
+            {"blocking_rule": 'l."phone" = r."phone"'},
+            {"blocking_rule": 'l."surname" = r."surname" AND l."dob" = r."dob"'},
+        ],
+    }
+    keyed, rewritten = capped_blocking(frame, model, max_block=10)
+    phone_key = keyed.column("block_0")
+    hot = pc.equal(frame.column("phone"), "+442079460018")
+    assert pc.sum(hot).as_py() == 30
+    assert pc.all(pc.is_null(pc.filter(phone_key, hot))).as_py()
+    assert pc.filter(phone_key, pc.invert(hot)).null_count < pc.sum(pc.invert(hot)).as_py()
+    assert [r["blocking_rule"] for r in rewritten["blocking_rules_to_generate_predictions"]] == [
+        "l.block_0 = r.block_0",
+        "l.block_1 = r.block_1",
+    ]
+
+
+def test_bulk_weights_equal_splinks_prediction(trained: Trained) -> None:
+    model, _ = trained
+    frame = model_frame(generate(200, 9).records)
+    ours = score_pairs(frame, model, floor=-5.0)
+    linker = Linker(DuckDBAPI().register(frame), dict(model), log_level=logging.WARNING)
+    theirs = linker.inference.predict(threshold_match_weight=-5.0, warning_mode="never")
+    table = theirs.as_duckdbpyrelation().select("unique_id_l, unique_id_r, match_weight")
+    expected = {(a, b): w for a, b, w in table.fetchall()}
+    got = {
+        (a, b): w
+        for a, b, w in zip(*(ours.column(c).to_pylist() for c in ours.column_names), strict=True)
+    }
+    assert len(got) > 100
+    assert got.keys() == expected.keys()  # nothing here is hot, so the pairs are Splink's
+    assert max(abs(got[k] - expected[k]) for k in got) < 1e-9
+
+
+PERSONS, SEED = 400, 31
+
+
+def _graph(ordered: list[Record], model: dict[str, Any]) -> PairGraph:
+    """The scored pairs of the generated file `ordered` was parsed from."""
+    frame = model_frame(generate(PERSONS, SEED).records)
+    ids = pa.array([r.record_id for r in ordered], pa.string())
+    return PairGraph.build(ids, score_pairs(frame, model, floor=0.0))
+
+
+@pytest.fixture(scope="module")
+def stream() -> list[Record]:
+    return records(PERSONS, SEED)
+
+
+def test_shared_out_or_not_the_customers_are_the_same(
+    trained: Trained, stream: list[Record]
+) -> None:
+    graph = _graph(stream, trained[0])
+    alone = cluster_graph(stream, graph, workers=1)
+    shared = cluster_graph(stream, graph, workers=2)
+    assert alone.customers == shared.customers
+    assert alone.counts == shared.counts
+    assert len(set(alone.customers)) < len(stream)  # some records were linked
+    groups = components(stream, graph)
+    # The groups are independent: no customer spans two of them.
+    owner_group: dict[str, int] = {}
+    for customer, group in zip(alone.customers, groups, strict=True):
+        assert owner_group.setdefault(customer, group) == group
+
+
+def test_bulk_clustering_agrees_with_the_stream(trained: Trained, stream: list[Record]) -> None:
+    model = trained[0]
+    # Splink's prediction counts term frequencies over the file: the stream starts from those.
+    # The stream's faiss near misses are left out: they are the one source of candidates the
+    # bulk path does not have (see docs/benchmarks.md for what they add at scale).
+    facts = training_facts(model_frame(generate(PERSONS, SEED).records), model)
+    clusterer = StreamClusterer(model, model_version(model), facts=facts, vectors=False)
+    for record in stream:
+        clusterer.add(record)
+    online = dict(clusterer.clusters())
+    bulk = cluster_graph(stream, _graph(stream, model), workers=1)
+    ids = [r.record_id for r in stream]
+    agreement = evaluate_arrays(ids, [online[i] for i in ids], ids, bulk.customers)
+    print(f"{len(ids)} records: B-cubed F1 of bulk against the stream {agreement.bcubed_f1:.4f}")
+    assert agreement.bcubed_f1 >= 0.98
+    assert bulk.counts.linked > 0 and bulk.counts.created < len(ids)
+
+
+def test_no_candidate_is_decided_as_the_resolver_decides_it(trained: Trained) -> None:
+    record = records(5, 2)[0]
+    scorer = Scorer(MatchModel.from_splink(trained[0]), "v", TermFrequencies())
+    states = {o.identifier: ValueState() for o in record.identifiers}
+    plan = decide_scored(record.query, {}, states, [], scorer)
+    assert (plan.decision, plan.target, plan.absorbed, plan.links) == (
+        _NOBODY.decision,
+        _NOBODY.target,
+        _NOBODY.absorbed,
+        _NOBODY.links,
+    )
