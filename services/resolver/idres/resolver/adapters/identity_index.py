@@ -175,9 +175,7 @@ class IdentityIndex:
         with self._lock:
             self._merge(survivor, absorbed)
 
-    def states(
-        self, idents: Iterable[Identifier]
-    ) -> tuple[dict[Identifier, ValueState], set[str]]:
+    def states(self, idents: Iterable[Identifier]) -> tuple[dict[Identifier, ValueState], set[str]]:
         """States of the values, and every live customer holding one of them."""
         with self._lock:
             return self._states(idents)
