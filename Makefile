@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 PROTOS := $(wildcard proto/idres/v1/*.proto)
 GEN_STAMP := proto/gen/idres/v1/.generated
 
-.PHONY: all install gen browser demo test lint typecheck check bench bench-batch serve clean
+.PHONY: all install gen browser java demo test lint typecheck check bench bench-batch serve clean
 
 all: check
 
@@ -22,7 +22,7 @@ $(GEN_STAMP): $(PROTOS) scripts/gen_proto.py | $(PY)
 	touch $@
 
 $(STAMP): pyproject.toml setup.py $(GEN_STAMP)
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -e '.[dev,spark]'
 	touch $@
 
 install: $(STAMP)
@@ -42,7 +42,14 @@ browser:
 	  $$SUDO apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends chromium; }
 
-test: install browser
+# PySpark (the Spark tests) needs a Java runtime: Debian's Java 17, installed when missing.
+java:
+	@command -v java >/dev/null || { \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends openjdk-17-jre-headless; }
+
+test: install browser java
 	$(BIN)/pytest
 
 lint: install
@@ -65,7 +72,7 @@ bench: install
 
 # idres dedup against Splink alone on about 1M generated records: time and peak memory.
 bench-batch: install
-	$(PY) -m loadtests.bench_batch --persons 200000
+	$(PY) -m loadtests.bench_batch --persons 250000
 
 clean:
 	rm -rf $(VENV) proto/gen .idres .pytest_cache .mypy_cache .ruff_cache

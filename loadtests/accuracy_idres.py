@@ -14,7 +14,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from idres.ingest.clustering import StreamClusterer
+import pyarrow as pa
+
+from idres.ingest.dedup import DEFAULT_WORKERS
+from idres.ingest.pair_graph import PairGraph, cluster_graph
+from idres.ingest.pairs import score_pairs
 from idres.ingest.training import model_version, train, training_facts
 from idres.resolver.adapters.database import open_database, stop_embedded
 from idres.resolver.adapters.model_store import ModelStore
@@ -62,13 +66,12 @@ def streaming(data: Dataset) -> dict[str, str]:
 
 
 def batch(data: Dataset) -> dict[str, str]:
-    """`idres dedup`'s clustering over the same records with the same model, in memory."""
+    """`idres dedup`'s scoring and clustering over the same records with the same model."""
     model = trained_model(data)
-    facts = training_facts(data.frame, model)
-    clusterer = StreamClusterer(model, model_version(model), facts=facts)
-    for record in data.records:
-        clusterer.add(record)
-    return dict(clusterer.clusters())
+    ids = pa.array([r.record_id for r in data.records], pa.string())
+    graph = PairGraph.build(ids, score_pairs(data.frame, model, floor=0.0))
+    clustered = cluster_graph(data.records, graph, workers=DEFAULT_WORKERS)
+    return dict(zip(ids.to_pylist(), clustered.customers, strict=True))
 
 
 accuracy.METHODS.append(Method(STREAMING, streaming, uses_frame=True))

@@ -1,15 +1,19 @@
 """`make bench-batch`: `idres dedup` against Splink alone on the same file, side by side.
 
-Each side runs as its own process, so its wall time and peak memory (from `wait4`) are its
-own. Splink alone reads the file into the same model frame, trains with the same caps,
-predicts with the model's blocking rules and clusters at p >= 0.9, all on DuckDB.
+Each side runs as its own process, so its wall time and peak memory are its own (the peak is
+of the summed resident sets of the process and its workers). Splink alone reads the
+file into the same model frame, trains with the same caps, predicts with the model's blocking
+rules and clusters at p >= 0.9, all on DuckDB. Both write their clusters, and both are scored
+against the generator's truth.
 
-    python -m loadtests.bench_batch --persons 200000     # about 1M records
+    python -m loadtests.bench_batch                      # 250,000 people: about 1M records
+    python -m loadtests.bench_batch --data people.csv    # an existing file
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import subprocess
@@ -18,6 +22,9 @@ import tempfile
 import time
 from pathlib import Path
 
+import psutil
+
+from idres.ingest.evaluation import evaluate_files
 from idres.ingest.frame import read_file
 from idres.ingest.generator import write_generated
 from idres.ingest.training import DEFAULT_MAX_PAIRS, train
@@ -25,8 +32,8 @@ from idres.ingest.training import DEFAULT_MAX_PAIRS, train
 THRESHOLD = 0.9
 
 
-def splink_alone(path: Path, max_pairs: int) -> None:
-    """Read, train, predict, cluster with Splink only; prints the cluster count."""
+def splink_alone(path: Path, max_pairs: int, out: Path) -> None:
+    """Read, train, predict, cluster with Splink only, and write the clusters as idres does."""
     from splink import DuckDBAPI, Linker
 
     frame = read_file(path).table()
@@ -34,16 +41,19 @@ def splink_alone(path: Path, max_pairs: int) -> None:
     linker = Linker(DuckDBAPI().register(frame), model, log_level=logging.WARNING)
     pairs = linker.inference.predict(threshold_match_probability=THRESHOLD, warning_mode="never")
     clusters = linker.clustering.cluster_pairwise_predictions_at_threshold(pairs, THRESHOLD)
-    relation = clusters.as_duckdbpyrelation()
-    count = len(relation.select("cluster_id").distinct().fetchall())
-    print(f"splink: {frame.num_rows:,} records in {count:,} clusters", file=sys.stderr)
+    relation = clusters.as_duckdbpyrelation().select("unique_id AS record_id, cluster_id")
+    relation.to_parquet(str(out))
+    print(f"splink: {frame.num_rows:,} records clustered", file=sys.stderr)
 
 
 def measured(cmd: list[str], timeout: float) -> tuple[float, float]:
-    """(wall seconds, peak MB) of one child process."""
+    """(wall seconds, peak MB) of one child process and the workers it starts: the peak of
+    their summed resident sets, an upper bound, since pages a fork shares count twice (the
+    proportional sizes would not, but reading them costs a quarter of a core)."""
     started = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=sys.stderr, stderr=sys.stderr)
     deadline = started + timeout
+    peak = 0.0
     while True:
         pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
         if pid:
@@ -51,49 +61,75 @@ def measured(cmd: list[str], timeout: float) -> tuple[float, float]:
         if time.perf_counter() > deadline:
             proc.kill()
             raise TimeoutError(f"{cmd[2]} ran over {timeout:.0f} s")
-        time.sleep(0.2)
+        peak = max(peak, _tree_mb(proc.pid))
+        time.sleep(0.5)
     if os.waitstatus_to_exitcode(status) != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed")
-    return time.perf_counter() - started, usage.ru_maxrss / 1024
+    return time.perf_counter() - started, max(peak, usage.ru_maxrss / 1024)
+
+
+def _tree_mb(pid: int) -> float:
+    try:
+        root = psutil.Process(pid)
+        tree = [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return 0.0
+    total = 0
+    for proc in tree:
+        with contextlib.suppress(psutil.Error):
+            total += proc.memory_info().rss
+    return total / 2**20
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--persons", type=int, default=200_000)
+    parser.add_argument("--persons", type=int, default=250_000)
+    parser.add_argument("--data", type=Path, help="use this records file instead of generating")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--max-pairs", type=int, default=DEFAULT_MAX_PAIRS)
     parser.add_argument("--timeout", type=float, default=3600.0, help="per side, seconds")
     parser.add_argument("--splink-only", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.splink_only:
-        splink_alone(args.splink_only, args.max_pairs)
+        splink_alone(args.splink_only, args.max_pairs, args.out)
         return 0
-    with tempfile.TemporaryDirectory(prefix="idres-batch-") as folder:
-        data, _, count = write_generated(Path(folder) / "people.csv", args.persons, args.seed)
-        print(f"{count:,} records of {args.persons:,} people", file=sys.stderr)
-        python = sys.executable
-        pairs = str(args.max_pairs)
-        splink = measured(
-            [
-                python,
-                "-m",
-                "loadtests.bench_batch",
-                "--splink-only",
-                str(data),
-                "--max-pairs",
-                pairs,
-            ],
-            args.timeout,
+    with tempfile.TemporaryDirectory(prefix="idres-batch-") as work:
+        folder = Path(work)
+        if args.data is None:
+            data, truth, count = write_generated(folder / "people.csv", args.persons, args.seed)
+        else:
+            data, truth = args.data, args.data.with_name(args.data.stem + ".truth.csv")
+            count = sum(1 for _ in data.open(encoding="utf-8")) - 1
+        print(f"{count:,} rows in {data.name}", file=sys.stderr)
+        python, pairs = sys.executable, str(args.max_pairs)
+        outs = {"Splink alone": folder / "splink.parquet", "idres dedup": folder / "idres.parquet"}
+        splink_cmd = [python, "-m", "loadtests.bench_batch", "--splink-only", str(data)]
+        idres_cmd = [python, "-m", "idres.cli", "dedup", str(data)]
+        runs = {
+            "Splink alone": measured(
+                [*splink_cmd, "--out", str(outs["Splink alone"]), "--max-pairs", pairs],
+                args.timeout,
+            ),
+            "idres dedup": measured(
+                [*idres_cmd, "--out", str(outs["idres dedup"]), "--max-pairs", pairs],
+                args.timeout,
+            ),
+        }
+        scores = (
+            {job: evaluate_files(truth, out) for job, out in outs.items()}
+            if truth.is_file()
+            else {}
         )
-        out = str(Path(folder) / "clusters.parquet")
-        idres = measured(
-            [python, "-m", "idres.cli", "dedup", str(data), "--out", out, "--max-pairs", pairs],
-            args.timeout,
+    print("| job | rows | seconds | peak MB | pair F1 | B³ F1 |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+    for job, (seconds, peak) in runs.items():
+        quality = (
+            f"{scores[job].pairwise_f1:.3f} | {scores[job].bcubed_f1:.3f}" if scores else "- | -"
         )
-    print("| job | records | seconds | peak MB |\n| --- | ---: | ---: | ---: |")
-    print(f"| Splink alone | {count:,} | {splink[0]:.0f} | {splink[1]:,.0f} |")
-    print(f"| idres dedup | {count:,} | {idres[0]:.0f} | {idres[1]:,.0f} |")
-    print(f"\nidres / Splink time: {idres[0] / splink[0]:.2f}")
+        print(f"| {job} | {count:,} | {seconds:.0f} | {peak:,.0f} | {quality} |")
+    ratio = runs["idres dedup"][0] / runs["Splink alone"][0]
+    print(f"\nidres / Splink time: {ratio:.2f}")
     return 0
 
 

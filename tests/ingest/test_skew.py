@@ -39,6 +39,9 @@ def test_hot_values_neither_explode_the_work_nor_glue_people(tmp_path: Path) -> 
     assert result.records >= 2 * HOT_ROWS
     # Every record met at most the retrieval's limit of customers, whatever the hot value.
     assert 0 < result.counts.most_candidates <= 24
+    # The store phone blocks no pair (1,500 rows would propose over a million): fewer scored
+    # pairs than records.
+    assert 0 < result.scored_pairs < result.records
     # The store phone and the placeholder link nobody: 3,000 strangers stay apart, apart from
     # the same name typed twice, which the model may link.
     labels = result.as_dict()

@@ -14,6 +14,7 @@ from idres.ingest.training import (
     DEFAULT_MAX_PAIRS,
     model_version,
     save_model,
+    stage_bar,
     train,
     training_facts,
 )
@@ -66,7 +67,8 @@ def run(args: argparse.Namespace) -> int:
             return fail("nothing to train on: fewer than two valid records")
         print(f"training on {frame.num_rows:,} records (max pairs {args.max_pairs:,})", flush=True)
         started = time.perf_counter()
-        model = train(frame, seed=args.seed, max_pairs=args.max_pairs)
+        with stage_bar() as advance:
+            model = train(frame, seed=args.seed, max_pairs=args.max_pairs, progress=advance)
         seconds = time.perf_counter() - started
         version = model_version(model)
         source = "store" if args.from_store else str(args.file)

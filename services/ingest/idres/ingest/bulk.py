@@ -21,7 +21,13 @@ from tqdm import tqdm
 
 from idres.ingest.clustering import StreamClusterer
 from idres.ingest.frame import Rejection, read_file
-from idres.ingest.training import DEFAULT_MAX_PAIRS, model_version, train, training_facts
+from idres.ingest.training import (
+    DEFAULT_MAX_PAIRS,
+    model_version,
+    stage_bar,
+    train,
+    training_facts,
+)
 from idres.resolver.adapters.bulk_store import BulkBatch, bulk_session
 from idres.resolver.adapters.model_store import ModelStore
 from idres.resolver.adapters.store import Snapshot, Store
@@ -81,7 +87,7 @@ def bulk_ingest(
     summary.rejections = read.rejections
     _step(summary, "read", started, out, progress, f"{len(records):,} valid records")
     started = time.perf_counter()
-    version, model, facts = _model(store, read.table(), max_pairs, seed, summary)
+    version, model, facts = _model(store, read.table(), max_pairs, seed, summary, progress)
     _step(summary, "model", started, out, progress, f"model {version}")
     with bulk_session(store) as session:
         started = time.perf_counter()
@@ -113,7 +119,7 @@ def _step(
 
 
 def _model(
-    store: Store, frame: pa.Table, max_pairs: int, seed: int, summary: BulkSummary
+    store: Store, frame: pa.Table, max_pairs: int, seed: int, summary: BulkSummary, shown: bool
 ) -> tuple[str, dict[str, Any], dict[str, Any]]:
     """The active model, or one trained on this file and stored active."""
     models = ModelStore(store)
@@ -123,7 +129,8 @@ def _model(
         return active
     if frame.num_rows < 2:
         raise ValueError("no active model, and too few valid records to train one")
-    model = train(frame, seed=seed, max_pairs=max_pairs)
+    with stage_bar(shown) as advance:
+        model = train(frame, seed=seed, max_pairs=max_pairs, progress=advance)
     facts = {"source": "bulk ingest", **training_facts(frame, model)}
     version = model_version(model)
     models.save(version, model, facts, activate=True)

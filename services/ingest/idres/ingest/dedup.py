@@ -25,9 +25,10 @@ from tqdm import tqdm
 from idres.ingest.clustering import ClusterCounts
 from idres.ingest.files import write_table
 from idres.ingest.frame import BATCH_ROWS, Rejection, read_file
+from idres.ingest.heap import records_frozen
 from idres.ingest.pair_graph import Clustered, DecisionLog, PairGraph, cluster_graph
 from idres.ingest.pairs import Engine, score_pairs
-from idres.ingest.training import DEFAULT_MAX_PAIRS, model_version, train
+from idres.ingest.training import DEFAULT_MAX_PAIRS, model_version, stage_bar, train
 from idres.resolver.domain.matching import Thresholds
 from idres.resolver.domain.records import Record
 
@@ -185,13 +186,17 @@ def dedup(
     if frame.num_rows < 2 or read.records is None:
         raise ValueError("nothing to deduplicate: fewer than two valid records")
     trained = model is None
-    steps.start()
-    chosen = train(frame, seed=seed, max_pairs=max_pairs) if model is None else dict(model)
-    steps.done("train", f"model {model_version(chosen)}" + ("" if trained else " (given)"))
-    thresholds = Thresholds(match=threshold, possible=min(threshold, 0.5), merge=threshold)
-    assignments, clustered, pairs = _cluster(
-        read.records, frame, chosen, thresholds, engine, steps, workers
-    )
+    with records_frozen():
+        steps.start()
+        if model is None:
+            chosen = _trained(frame, seed, max_pairs, engine, steps.enabled)
+        else:
+            chosen = dict(model)
+        steps.done("train", f"model {model_version(chosen)}" + ("" if trained else " (given)"))
+        thresholds = Thresholds(match=threshold, possible=min(threshold, 0.5), merge=threshold)
+        assignments, clustered, pairs = _cluster(
+            read.records, frame, chosen, thresholds, engine, steps, workers
+        )
     counts = clustered.counts
     clusters = len(pc.unique(assignments.column("cluster_id")))
     steps.done("cluster", f"{clusters:,} clusters ({counts.merged:,} records merged customers)")
@@ -210,6 +215,23 @@ def dedup(
         threshold=threshold,
         seconds=steps.seconds,
     )
+
+
+def _trained(
+    frame: pa.Table, seed: int, max_pairs: int, engine: Engine, shown: bool
+) -> dict[str, Any]:
+    with stage_bar(shown) as advance:
+        backend = _backend(engine)
+        return train(frame, seed=seed, max_pairs=max_pairs, db_api=backend, progress=advance)
+
+
+def _backend(engine: Engine) -> Any:
+    """The Splink backend training runs on: None is DuckDB, in this process."""
+    if engine is Engine.SPARK:
+        from idres.ingest.spark import spark_api, spark_session
+
+        return spark_api(spark_session())
+    return None
 
 
 def _rows(assignments: pa.Table) -> Iterator[tuple[str, str]]:

@@ -15,6 +15,7 @@ import pyarrow as pa
 from tqdm import tqdm
 
 from idres.ingest.files import RawRow, open_table
+from idres.ingest.heap import records_frozen
 from idres.resolver.domain.errors import ValidationError
 from idres.resolver.domain.records import Record, parse_record
 from idres.resolver.domain.scoring import FEATURE_COLUMNS, features
@@ -94,7 +95,7 @@ def read_rows(rows: Iterable[RawRow], *, keep_records: bool = False) -> ModelFra
 
 
 def read_file(path: Path, *, progress: bool = False, keep_records: bool = False) -> ModelFrame:
-    with open_table(path) as table:
+    with open_table(path) as table, records_frozen(paused=keep_records):
         rows: Iterator[RawRow] = iter(table)
         if progress:
             total = table.count_rows()

@@ -19,6 +19,7 @@ the result does not depend on how the groups were shared out.
 
 from __future__ import annotations
 
+import gc
 import math
 import multiprocessing
 from collections.abc import Callable, Iterator, Sequence
@@ -32,6 +33,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from idres.ingest.clustering import ClusterCounts
+from idres.ingest.heap import records_frozen
 from idres.resolver.adapters.identity_index import CANDIDATES, IdentityIndex
 from idres.resolver.domain.linking import (
     DEFAULT_POLICY,
@@ -300,6 +302,21 @@ def cluster_graph(
     parts = (
         shares(components(records, graph), workers) if workers > 1 else [list(range(len(records)))]
     )
+    # Nothing left for a forked worker's collector to find, such as an engine's connection
+    # whose native destructor would run in the child.
+    gc.collect()
+    with records_frozen(paused=True):
+        return _share(records, graph, thresholds, policy, parts, progress)
+
+
+def _share(
+    records: Sequence[Record],
+    graph: PairGraph,
+    thresholds: Thresholds,
+    policy: LinkPolicy,
+    parts: list[list[int]],
+    progress: Callable[[int], None] | None,
+) -> Clustered:
     context = multiprocessing.get_context("fork")
     done = context.Value("q", 0)
     children = []

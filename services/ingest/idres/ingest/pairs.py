@@ -88,8 +88,13 @@ def score_pairs(
 def _duckdb_pairs(frame: pa.Table, model: Mapping[str, Any], floor: float) -> pa.Table:
     from splink import DuckDBAPI, Linker
 
-    linker = Linker(DuckDBAPI().register(frame), dict(model), log_level=logging.WARNING)
-    pairs = linker.inference.predict(threshold_match_weight=floor, warning_mode="never")
-    relation = pairs.as_duckdbpyrelation().select(", ".join(PAIR_COLUMNS))
-    table: pa.Table = relation.to_arrow_table()
+    api = DuckDBAPI()
+    try:
+        linker = Linker(api.register(frame), dict(model), log_level=logging.WARNING)
+        pairs = linker.inference.predict(threshold_match_weight=floor, warning_mode="never")
+        relation = pairs.as_duckdbpyrelation().select(", ".join(PAIR_COLUMNS))
+        table: pa.Table = relation.to_arrow_table()
+    finally:
+        # Its threads end here, not at some later collection: the clusterer forks next.
+        api.duckdb_con.close()
     return table

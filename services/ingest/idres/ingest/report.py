@@ -145,7 +145,7 @@ def _largest(result: DedupResult) -> str:
 
 def _waterfalls(linker: Linker, result: DedupResult, seed: int) -> list[dict[str, Any]]:
     """The weakest links and a few random ones: where a reader should look first."""
-    links = sorted(result.decisions.links, key=lambda link: link[2])
+    links = sorted(result.decisions.links, key=lambda link: (link[2], link[0], link[1]))
     rng = random.Random(seed)
     picked = links[: SAMPLE_LINKS // 2]
     rest = links[SAMPLE_LINKS // 2 :]

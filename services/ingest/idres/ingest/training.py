@@ -2,6 +2,8 @@
 
 The columns come from `idres.resolver.domain.scoring.features`, the function the online
 scorer uses, and the comparisons are limited to those `MatchModel` evaluates exactly.
+Training may run on another Splink backend (Spark, `idres.ingest.spark`); the model it returns
+is always in DuckDB's form, the one `MatchModel` and the DuckDB linker read.
 """
 
 from __future__ import annotations
@@ -9,7 +11,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +21,8 @@ import pyarrow.compute as pc
 import splink.comparison_level_library as cll
 import splink.comparison_library as cl
 from splink import DuckDBAPI, Linker, SettingsCreator, block_on
+from splink.internals.database_api import DatabaseAPI
+from tqdm import tqdm
 
 from idres.resolver.domain.scoring import IDENTIFIER_COLUMNS, MatchModel
 
@@ -50,6 +55,12 @@ _DOB_SWAPPED = (
     ' AND substr("dob_l", 9, 2) = substr("dob_r", 6, 2)'
 )
 _DOB_SAME_YEAR = 'substr("dob_l", 1, 4) = substr("dob_r", 1, 4)'
+# The custom levels are written in DuckDB SQL; naming the dialect lets Splink translate them
+# for another backend, where "dob_l" could otherwise read as a string literal (Spark).
+_CUSTOM_DIALECT = "duckdb"
+# What training sets in a model; the rest is its settings.
+_TRAINED_MODEL_KEYS = ("probability_two_random_records_match", "linker_uid")
+_TRAINED_LEVEL_KEYS = ("m_probability", "u_probability")
 
 
 def _exact(column: str) -> Any:
@@ -91,8 +102,16 @@ def _dob() -> Any:
         comparison_levels=[
             cll.NullLevel("dob"),
             cll.ExactMatchLevel("dob"),
-            cll.CustomLevel(_DOB_SWAPPED, label_for_charts="Day and month swapped"),
-            cll.CustomLevel(_DOB_SAME_YEAR, label_for_charts="Same year of birth"),
+            cll.CustomLevel(
+                _DOB_SWAPPED,
+                label_for_charts="Day and month swapped",
+                base_dialect_str=_CUSTOM_DIALECT,
+            ),
+            cll.CustomLevel(
+                _DOB_SAME_YEAR,
+                label_for_charts="Same year of birth",
+                base_dialect_str=_CUSTOM_DIALECT,
+            ),
             cll.ElseLevel(),
         ],
     )
@@ -114,8 +133,11 @@ def _postcode() -> Any:
 
 def build_settings(
     prediction_rules: Sequence[Sequence[str]] = PREDICTION_RULES,
+    *,
+    sql_dialect: str = "duckdb",
 ) -> dict[str, Any]:
-    """Splink settings (DuckDB dialect) with comparisons `MatchModel` mirrors exactly."""
+    """Splink settings with comparisons `MatchModel` mirrors exactly; in DuckDB's dialect unless
+    training runs on another backend, whose Linker needs its own SQL."""
     creator = SettingsCreator(
         link_type="dedupe_only",
         unique_id_column_name="unique_id",
@@ -130,7 +152,7 @@ def build_settings(
         retain_matching_columns=False,
         retain_intermediate_calculation_columns=False,
     )
-    return {**creator.create_settings_dict("duckdb"), "sql_dialect": "duckdb"}
+    return {**creator.create_settings_dict(sql_dialect), "sql_dialect": sql_dialect}
 
 
 def train(
@@ -140,25 +162,108 @@ def train(
     max_pairs: int = DEFAULT_MAX_PAIRS,
     recall: float = 0.7,
     em_rules: Sequence[Sequence[str]] = EM_RULES,
+    db_api: DatabaseAPI[Any] | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Trains on a model frame (`idres.ingest.frame`) and returns Splink's model JSON.
 
     u comes from random sampling, the prior from deterministic rules scaled by `recall`, and
     m from EM sessions; `max_pairs` caps both the u sample and each EM session, which is
-    what bounds memory on large tables.
+    what bounds memory on large tables. `db_api` is the Splink backend to train on (a fresh
+    DuckDB by default; `idres.ingest.spark.spark_api` for Spark); the model comes back in
+    DuckDB's form whichever it is. `progress` is told each of the `training_stages(em_rules)`
+    stages as it ends.
     """
-    db_api = DuckDBAPI()
-    linker = Linker(db_api.register(table), build_settings(), log_level=logging.WARNING)
+    done = progress or (lambda stage: None)
+    api: DatabaseAPI[Any] = DuckDBAPI() if db_api is None else db_api
+    dialect = api.sql_dialect.sql_dialect_str
+    settings = build_settings(sql_dialect=dialect)
+    linker = Linker(api.register(table), settings, log_level=logging.WARNING)
     linker.training.estimate_probability_two_random_records_match(
         [block_on(*rule) for rule in DETERMINISTIC_RULES], recall=recall
     )
+    done("prior")
     linker.training.estimate_u_using_random_sampling(max_pairs=max_pairs, seed=seed)
+    done("u")
     for rule in em_rules:
         linker.training.estimate_parameters_using_expectation_maximisation(
             block_on(*rule), max_pairs=max_pairs
         )
+        done("m by " + ", ".join(rule))
     model: dict[str, Any] = linker.misc.save_model_to_json()
-    return model
+    return model if dialect == "duckdb" else as_duckdb(model)
+
+
+def training_stages(em_rules: Sequence[Sequence[str]] = EM_RULES) -> int:
+    """How many stages `train` reports: the prior, u, and one EM session per rule."""
+    return 2 + len(em_rules)
+
+
+@contextmanager
+def stage_bar(shown: bool = True) -> Iterator[Callable[[str], None]]:
+    """A progress bar over `train`'s stages, with the rate and time left: pass what it yields
+    as `progress`."""
+    with tqdm(
+        total=training_stages(), unit=" stage", desc="train", leave=False, disable=not shown
+    ) as bar:
+
+        def advance(stage: str) -> None:
+            bar.set_postfix_str(stage)
+            bar.update()
+
+        yield advance
+
+
+def as_duckdb(model: Mapping[str, Any]) -> dict[str, Any]:
+    """A model `train` made on another backend, in DuckDB's form: the SQL of DuckDB's model
+    with the trained prior, m and u, so that it reads exactly as a DuckDB-trained one
+    (`MatchModel` parses the SQL). Raises ValueError for a model `build_settings` did not make.
+    """
+    dialect = str(model.get("sql_dialect"))
+    if _untrained(model) != _untrained(_saved_settings(dialect)):
+        raise ValueError(f"not a model of idres's settings in dialect {dialect!r}")
+    duckdb = _saved_settings("duckdb")
+    comparisons = [
+        {
+            **trained,
+            "comparison_levels": [
+                {**level, "sql_condition": base["sql_condition"]}
+                for level, base in zip(
+                    trained["comparison_levels"], plain["comparison_levels"], strict=True
+                )
+            ],
+        }
+        for trained, plain in zip(model["comparisons"], duckdb["comparisons"], strict=True)
+    ]
+    return {
+        **model,
+        "comparisons": comparisons,
+        "blocking_rules_to_generate_predictions": duckdb["blocking_rules_to_generate_predictions"],
+        "sql_dialect": "duckdb",
+    }
+
+
+def _saved_settings(sql_dialect: str) -> dict[str, Any]:
+    """`build_settings` as Splink saves a model of them, untrained."""
+    creator = SettingsCreator.from_path_or_dict(build_settings(sql_dialect=sql_dialect))
+    saved: dict[str, Any] = creator.get_settings(sql_dialect).as_dict()  # type: ignore[no-untyped-call]
+    return saved
+
+
+def _untrained(model: Mapping[str, Any]) -> dict[str, Any]:
+    """A model less what training sets, to compare with its settings."""
+    comparisons = [
+        {
+            **comparison,
+            "comparison_levels": [
+                {k: v for k, v in level.items() if k not in _TRAINED_LEVEL_KEYS}
+                for level in comparison["comparison_levels"]
+            ],
+        }
+        for comparison in model["comparisons"]
+    ]
+    rest = {k: v for k, v in model.items() if k not in _TRAINED_MODEL_KEYS}
+    return {**rest, "comparisons": comparisons}
 
 
 def training_facts(table: pa.Table, model: Mapping[str, Any]) -> dict[str, Any]:
