@@ -318,17 +318,15 @@ def _share(
     progress: Callable[[int], None] | None,
 ) -> Clustered:
     context = multiprocessing.get_context("fork")
-    done = context.Value("q", 0)
+    work = _Work(records, graph, thresholds, policy, context.Value("q", 0))
     children = []
     for part in parts[1:]:
         mine, theirs = context.Pipe(duplex=False)
-        child = context.Process(
-            target=_work, args=(records, graph, thresholds, policy, part, done, theirs)
-        )
+        child = context.Process(target=work.send, args=(part, theirs))
         child.start()
         theirs.close()
         children.append((child, mine, part))
-    own = _walk(records, graph, thresholds, policy, parts[0], done, progress)
+    own = work.walk(parts[0], progress)
     customers = [""] * len(records)
     _place(customers, parts[0], own)
     for child, pipe, part in children:
@@ -351,36 +349,32 @@ def _place(customers: list[str], part: Sequence[int], result: Clustered) -> None
         customers[number] = customer
 
 
-def _walk(
-    records: Sequence[Record],
-    graph: PairGraph,
-    thresholds: Thresholds,
-    policy: LinkPolicy,
-    part: Sequence[int],
-    done: Synchronized[Any],
-    progress: Callable[[int], None] | None,
-) -> Clustered:
-    clusterer = GraphClusterer(records, graph, thresholds=thresholds, policy=policy)
-    for step, number in enumerate(part, start=1):
-        clusterer.add(number)
-        if step % PROGRESS_EVERY == 0:
-            with done.get_lock():
-                done.value += PROGRESS_EVERY
-                so_far = done.value
-            if progress is not None:
-                progress(so_far)
-    return Clustered(clusterer.customers(part), clusterer.counts, clusterer.decisions)
+@dataclass(frozen=True, slots=True)
+class _Work:
+    """What every worker shares: the records, their pairs, the rules, and a count of records
+    done across workers for the progress bar."""
 
+    records: Sequence[Record]
+    graph: PairGraph
+    thresholds: Thresholds
+    policy: LinkPolicy
+    done: Synchronized[Any]
 
-def _work(
-    records: Sequence[Record],
-    graph: PairGraph,
-    thresholds: Thresholds,
-    policy: LinkPolicy,
-    part: Sequence[int],
-    done: Synchronized[Any],
-    pipe: Connection,
-) -> None:
-    """A worker process: walks its share and sends back what it decided."""
-    pipe.send(_walk(records, graph, thresholds, policy, part, done, None))
-    pipe.close()
+    def walk(self, part: Sequence[int], progress: Callable[[int], None] | None) -> Clustered:
+        clusterer = GraphClusterer(
+            self.records, self.graph, thresholds=self.thresholds, policy=self.policy
+        )
+        for step, number in enumerate(part, start=1):
+            clusterer.add(number)
+            if step % PROGRESS_EVERY == 0:
+                with self.done.get_lock():
+                    self.done.value += PROGRESS_EVERY
+                    so_far = self.done.value
+                if progress is not None:
+                    progress(so_far)
+        return Clustered(clusterer.customers(part), clusterer.counts, clusterer.decisions)
+
+    def send(self, part: Sequence[int], pipe: Connection) -> None:
+        """In a worker process: walks its share and sends back what it decided."""
+        pipe.send(self.walk(part, None))
+        pipe.close()
