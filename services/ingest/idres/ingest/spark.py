@@ -77,6 +77,7 @@ def spark_session(
         builder = builder.config(key, value)
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel("ERROR")
+    logging.getLogger("py4j").setLevel(logging.WARNING)  # not a line per closed connection
     if jar not in (session.sparkContext.getConf().get("spark.jars") or ""):
         raise RuntimeError("the Spark session was started without Splink's similarity jar")
     return session
