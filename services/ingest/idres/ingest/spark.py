@@ -13,6 +13,7 @@ import atexit
 import logging
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Mapping
 from typing import Any
@@ -68,6 +69,9 @@ def spark_session(
     }
     if master.startswith("local"):
         settings |= {"spark.driver.host": _LOOPBACK, "spark.driver.bindAddress": _LOOPBACK}
+        # Python workers run DuckDB's Jaro-Winkler from idres: this interpreter has it, a
+        # bare `python3` on the path (PySpark's default) may not.
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         # Read by the launcher before any setting: without it Spark looks past a hostname
         # that resolves to loopback for a network interface's address, and warns.
         os.environ.setdefault("SPARK_LOCAL_IP", _LOOPBACK)
