@@ -23,7 +23,9 @@ from idres.ingest.training import model_version, train, training_facts
 from idres.resolver.adapters.database import open_database, stop_embedded
 from idres.resolver.adapters.model_store import ModelStore
 from idres.resolver.adapters.store import Store
+from idres.resolver.domain.matching import DEFAULT_THRESHOLDS
 from idres.resolver.domain.normalize import DEFAULT_RULES
+from idres.resolver.domain.scoring import match_weight
 from idres.resolver.resolution import Resolver
 from loadtests import accuracy
 from loadtests.accuracy import DEDUP, STREAMING, Dataset, Method
@@ -69,7 +71,8 @@ def batch(data: Dataset) -> dict[str, str]:
     """`idres dedup`'s scoring and clustering over the same records with the same model."""
     model = trained_model(data)
     ids = pa.array([r.record_id for r in data.records], pa.string())
-    graph = PairGraph.build(ids, score_pairs(data.frame, model, floor=0.0))
+    floor = match_weight(DEFAULT_THRESHOLDS.possible)
+    graph = PairGraph.build(ids, score_pairs(data.frame, model, floor=floor))
     clustered = cluster_graph(data.records, graph, workers=DEFAULT_WORKERS)
     return dict(zip(ids.to_pylist(), clustered.customers, strict=True))
 

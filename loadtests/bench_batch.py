@@ -25,6 +25,7 @@ from pathlib import Path
 import psutil
 
 from idres.ingest.evaluation import evaluate_files
+from idres.ingest.files import open_table
 from idres.ingest.frame import read_file
 from idres.ingest.generator import write_generated
 from idres.ingest.training import DEFAULT_MAX_PAIRS, train
@@ -97,11 +98,14 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="idres-batch-") as work:
         folder = Path(work)
         if args.data is None:
-            data, truth, count = write_generated(folder / "people.csv", args.persons, args.seed)
+            data, truth, written = write_generated(folder / "people.csv", args.persons, args.seed)
+            rows = f"{written:,}"
         else:
             data, truth = args.data, args.data.with_name(args.data.stem + ".truth.csv")
-            count = sum(1 for _ in data.open(encoding="utf-8")) - 1
-        print(f"{count:,} rows in {data.name}", file=sys.stderr)
+            with open_table(data) as table:
+                counted = table.count_rows()
+            rows = "?" if counted is None else f"{counted:,}"
+        print(f"{rows} rows in {data.name}", file=sys.stderr)
         python, pairs = sys.executable, str(args.max_pairs)
         outs = {"Splink alone": folder / "splink.parquet", "idres dedup": folder / "idres.parquet"}
         splink_cmd = [python, "-m", "loadtests.bench_batch", "--splink-only", str(data)]
@@ -127,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
         quality = (
             f"{scores[job].pairwise_f1:.3f} | {scores[job].bcubed_f1:.3f}" if scores else "- | -"
         )
-        print(f"| {job} | {count:,} | {seconds:.0f} | {peak:,.0f} | {quality} |")
+        print(f"| {job} | {rows} | {seconds:.0f} | {peak:,.0f} | {quality} |")
     ratio = runs["idres dedup"][0] / runs["Splink alone"][0]
     print(f"\nidres / Splink time: {ratio:.2f}")
     return 0

@@ -26,7 +26,7 @@ from tests.ingest.test_clustering import records
 Trained = tuple[dict[str, Any], dict[str, Any]]
 
 
-def test_a_hot_key_proposes_no_pair_and_the_weights_stay_splinks() -> None:
+def test_a_hot_key_is_blocked_on_nothing_and_the_rules_read_the_keys() -> None:
     rows = [dict(r) for r in generate(60, 5).records]
     for n, row in enumerate(rows[:30]):
         row["phone"] = "020 7946 0018"  # a store phone on 30 rows

@@ -6,7 +6,7 @@ import argparse
 import time
 from pathlib import Path
 
-from idres.cli.common import fail
+from idres.cli.common import fail, rejected_rows
 from idres.ingest.dedup import (
     DEFAULT_SEED,
     DEFAULT_THRESHOLD,
@@ -22,7 +22,6 @@ from idres.ingest.training import DEFAULT_MAX_PAIRS, load_model
 
 _STEPS = ("read", "train", "score", "cluster", "write", "report")
 _REJECTIONS_SHOWN = 5
-_ROW_NUMBERS_SHOWN = 20
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -102,7 +101,7 @@ def summary(result: DedupResult, written: int, out: Path) -> str:
     c = result.counts
     lines = [
         f"records read       {result.rows_read:,}",
-        f"rejected           {_rejected(result.rejected_rows)}",
+        f"rejected           {rejected_rows(result.rejected_rows)}",
         f"clusters           {result.clusters:,} (of {result.records:,} records)",
         f"largest cluster    {result.largest_cluster:,}",
         f"decisions          {c.linked:,} linked, {c.merged:,} merged customers, {c.created:,}"
@@ -120,12 +119,3 @@ def summary(result: DedupResult, written: int, out: Path) -> str:
     if more > 0:
         lines.append(f"  ... {more:,} more rejected rows")
     return "\n".join(lines)
-
-
-def _rejected(rows: list[int]) -> str:
-    """`3 (rows 4, 9, 17)`: the numbers let a user find the rows; a long list is cut short."""
-    if not rows:
-        return "0"
-    shown = ", ".join(str(row) for row in rows[:_ROW_NUMBERS_SHOWN])
-    more = f" and {len(rows) - _ROW_NUMBERS_SHOWN:,} more" if len(rows) > _ROW_NUMBERS_SHOWN else ""
-    return f"{len(rows):,} (rows {shown}{more})"

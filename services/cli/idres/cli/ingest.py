@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from idres.cli.common import fail, load_settings
+from idres.cli.common import fail, load_settings, rejected_rows
 from idres.ingest.bulk import bulk_ingest
 from idres.ingest.files import write_table
 from idres.ingest.loader import ingest_file
@@ -45,6 +45,9 @@ def run(args: argparse.Namespace) -> int:
     if not args.file.exists():
         return fail(f"no such file: {args.file}")
     if args.bulk:
+        if args.rejects:
+            # The bulk path keeps every rejected row's number, but the reasons of a few only.
+            return fail("--rejects is for the row-by-row load; --bulk lists rejected rows itself")
         return _bulk(args, settings)
     try:
         resolver = Resolver.from_settings(settings, durable=False)
@@ -86,6 +89,8 @@ def _bulk(args: argparse.Namespace, settings: Settings) -> int:
     print("\n".join(summary.lines()))
     for r in summary.rejections[:20]:
         print(f"  row {r.row}: {r.reason}")
+    if len(summary.rejected_rows) > 20:
+        print(f"  rejected rows: {rejected_rows(summary.rejected_rows)}")
     for record_id in summary.conflicts[:20]:
         print(f"  record {record_id!r}: stored before with other content")
     return 0

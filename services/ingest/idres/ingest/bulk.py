@@ -21,6 +21,7 @@ from tqdm import tqdm
 
 from idres.ingest.clustering import StreamClusterer
 from idres.ingest.frame import Rejection, read_file
+from idres.ingest.heap import records_frozen
 from idres.ingest.training import (
     DEFAULT_MAX_PAIRS,
     model_version,
@@ -86,28 +87,35 @@ def bulk_ingest(
     summary.rows_read, summary.rejected_rows = read.rows_read, read.rejected_rows
     summary.rejections = read.rejections
     _step(summary, "read", started, out, progress, f"{len(records):,} valid records")
-    started = time.perf_counter()
-    version, model, facts = _model(store, read.table(), max_pairs, seed, summary, progress)
-    _step(summary, "model", started, out, progress, f"model {version}")
-    with bulk_session(store) as session:
+    with records_frozen():  # the kept records: see `idres.ingest.heap`
         started = time.perf_counter()
-        fresh = _fresh(records, session.fingerprints([r.record_id for r in records]), summary)
-        snapshot = session.snapshot()
-        clusterer = StreamClusterer(
-            model, version, facts=facts, snapshot=snapshot, new_id=new_customer_id, keep=True
-        )
-        ordered = sorted(fresh, key=lambda r: (r.ts, r.record_id))
-        for record in tqdm(ordered, unit=" rec", desc="cluster", leave=False, disable=not progress):
-            clusterer.add(record)
-        _step(summary, "cluster", started, out, progress, f"{len(ordered):,} records")
-        started = time.perf_counter()
-        batch = _batch(clusterer, ordered, snapshot, version)
-        session.write(batch)
-        _step(summary, "write", started, out, progress, "one transaction")
+        version, model, facts = _model(store, read.table(), max_pairs, seed, summary, progress)
+        _step(summary, "model", started, out, progress, f"model {version}")
+        with bulk_session(store) as session:
+            started = time.perf_counter()
+            fresh = _fresh(records, session.fingerprints([r.record_id for r in records]), summary)
+            snapshot = session.snapshot()
+            clusterer = StreamClusterer(
+                model, version, facts=facts, snapshot=snapshot, new_id=new_customer_id, keep=True
+            )
+            ordered = _clustered(clusterer, fresh, progress)
+            _step(summary, "cluster", started, out, progress, f"{len(ordered):,} records")
+            started = time.perf_counter()
+            batch = _batch(clusterer, ordered, snapshot, version)
+            session.write(batch)
+            _step(summary, "write", started, out, progress, "one transaction")
     summary.loaded = len(ordered)
     summary.new_customers = len(batch.created)
     summary.merged_stored = sum(1 for a in batch.aliases if a in batch.existing)
     return summary
+
+
+def _clustered(clusterer: StreamClusterer, records: list[Record], progress: bool) -> list[Record]:
+    """Adds the records in time order, and returns them in that order."""
+    ordered = sorted(records, key=lambda r: (r.ts, r.record_id))
+    for record in tqdm(ordered, unit=" rec", desc="cluster", leave=False, disable=not progress):
+        clusterer.add(record)
+    return ordered
 
 
 def _step(

@@ -9,7 +9,6 @@ stream through `Observe` would, up to the pairs each scores; the result is an Ar
 
 from __future__ import annotations
 
-import math
 import os
 import sys
 import time
@@ -31,6 +30,7 @@ from idres.ingest.pairs import Engine, score_pairs
 from idres.ingest.training import DEFAULT_MAX_PAIRS, model_version, stage_bar, train
 from idres.resolver.domain.matching import Thresholds
 from idres.resolver.domain.records import Record
+from idres.resolver.domain.scoring import match_weight
 
 DEFAULT_THRESHOLD = 0.9
 DEFAULT_SEED = 42
@@ -125,8 +125,7 @@ def _cluster(
     ordered = sorted(records, key=lambda r: (r.ts, r.record_id))
     ids = pa.array([r.record_id for r in ordered], pa.string())
     steps.start()
-    floor = math.log2(thresholds.possible / (1.0 - thresholds.possible))
-    pairs = score_pairs(frame, model, floor=floor, engine=engine)
+    pairs = score_pairs(frame, model, floor=match_weight(thresholds.possible), engine=engine)
     graph = PairGraph.build(ids, pairs)
     steps.done("score", f"{len(graph):,} candidate pairs on {engine.value}")
     del pairs
@@ -141,14 +140,13 @@ def _cluster(
         clustered = cluster_graph(
             ordered, graph, thresholds=thresholds, workers=workers, progress=advance
         )
-    table = pa.table({"unique_id": ids, "cluster_id": pa.array(clustered.customers, pa.string())})
-    return _stable_ids(table), clustered, len(graph)
+    return _stable_ids(ids, clustered.customers), clustered, len(graph)
 
 
-def _stable_ids(clustered: pa.Table) -> pa.Table:
-    """Names each cluster by its smallest record_id, so that ids do not depend on Splink's."""
-    ids = pc.cast(clustered.column("unique_id"), pa.string())
-    table = pa.table({"record_id": ids, "label": clustered.column("cluster_id")})
+def _stable_ids(ids: pa.Array, customers: list[str]) -> pa.Table:
+    """Names each cluster by its smallest record_id, so that ids depend on the records alone,
+    not on the order they were decided in."""
+    table = pa.table({"record_id": ids, "label": pa.array(customers, pa.string())})
     smallest = table.group_by("label").aggregate([("record_id", "min")])
     joined = table.join(smallest, "label", join_type="left outer")
     out = pa.table(

@@ -8,6 +8,7 @@ with its row number, as ingest counts it.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -95,7 +96,8 @@ def read_rows(rows: Iterable[RawRow], *, keep_records: bool = False) -> ModelFra
 
 
 def read_file(path: Path, *, progress: bool = False, keep_records: bool = False) -> ModelFrame:
-    with open_table(path) as table, records_frozen(paused=keep_records):
+    kept = records_frozen(paused=True) if keep_records else nullcontext()
+    with open_table(path) as table, kept:
         rows: Iterator[RawRow] = iter(table)
         if progress:
             total = table.count_rows()

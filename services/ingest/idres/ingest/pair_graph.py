@@ -8,8 +8,8 @@ the one decision function (`decide_scored`): the same vetoes, sure links, thresh
 direct-evidence merges, the same identifier states and flags.
 
 What differs from the stream is what a candidate is scored against: the pairs the blocking
-rules proposed, not every record of the customer (up to 32); and term frequencies are those of
-the whole file, as Splink's own prediction has them.
+rules proposed, not every record of the customer (up to 32) nor faiss's near misses; and term
+frequencies are those of the whole file, as Splink's own prediction has them.
 
 Records only ever meet through a scored pair or a shared identifier value, so the records fall
 into independent groups (connected components). The groups are shared between worker processes
@@ -22,6 +22,7 @@ from __future__ import annotations
 import gc
 import math
 import multiprocessing
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
@@ -35,6 +36,7 @@ import pyarrow.compute as pc
 from idres.ingest.clustering import ClusterCounts
 from idres.ingest.heap import records_frozen
 from idres.resolver.adapters.identity_index import CANDIDATES, IdentityIndex
+from idres.resolver.domain.identifiers import Identifier
 from idres.resolver.domain.linking import (
     DEFAULT_POLICY,
     Decision,
@@ -101,12 +103,12 @@ class DecisionLog:
     best_weights: list[float] = field(default_factory=list)
     links: list[tuple[str, str, float]] = field(default_factory=list)
 
-    def note(self, record: Record, plan: Plan | None) -> None:
-        best = plan.links[0] if plan and plan.links else None
+    def note(self, record: Record, plan: Plan) -> None:
+        best = plan.links[0] if plan.links else None
         if best is None or not math.isfinite(best.match_weight):
             return
         self.best_weights.append(best.match_weight)
-        if plan is not None and plan.target is not None:
+        if plan.target is not None:
             self.links.append((record.record_id, best.record_id, best.probability))
 
     def extend(self, other: DecisionLog) -> None:
@@ -147,7 +149,7 @@ class GraphClusterer:
         self.counts = ClusterCounts()
         self.decisions = DecisionLog()
         self._owner: list[str] = [""] * len(records)
-        self._alias: dict[str, str] = {}
+        """The live customer of each record added: a merge rewrites its absorbed members'."""
         self._members: dict[str, list[int]] = {}
         self._best: dict[str, tuple[float, int]] = {}
 
@@ -180,7 +182,7 @@ class GraphClusterer:
 
     def customers(self, numbers: Sequence[int]) -> list[str]:
         """The customer of each of these records, merges followed."""
-        return [self._customer(number) for number in numbers]
+        return [self._owner[number] for number in numbers]
 
     # PairScorer: what decide_scored asks of the pairs.
 
@@ -196,7 +198,7 @@ class GraphClusterer:
         for one, other in ((a.customer_id, b.customer_id), (b.customer_id, a.customer_id)):
             for member in self._members[one]:
                 for earlier, w in self.graph.back(member):
-                    if w > weight and self._customer(earlier) == other:
+                    if w > weight and self._owner[earlier] == other:
                         weight = w
         return weight
 
@@ -206,7 +208,7 @@ class GraphClusterer:
         """The best scored pair with each customer, by the customer's current id."""
         best: dict[str, tuple[float, int]] = {}
         for earlier, weight in self.graph.back(number):
-            customer = self._customer(earlier)
+            customer = self._owner[earlier]
             found = best.get(customer)
             if found is None or weight > found[0]:
                 best[customer] = (weight, earlier)
@@ -218,14 +220,6 @@ class GraphClusterer:
         ordered.update(dict.fromkeys(sorted(best, key=lambda c: -best[c][0])))
         return list(ordered)[: max(self.limit, len(holders))]
 
-    def _customer(self, number: int) -> str:
-        customer = self._owner[number]
-        if customer in self._alias:
-            while customer in self._alias:
-                customer = self._alias[customer]
-            self._owner[number] = customer
-        return customer
-
     def _create(self, number: int) -> str:
         """A customer named and aged by its first record, whichever worker founds it."""
         customer = f"c{number}"
@@ -236,8 +230,10 @@ class GraphClusterer:
     def _merge(self, survivor: str, absorbed: Sequence[str]) -> None:
         self.index.merge(survivor, absorbed)
         for gone in absorbed:
-            self._alias[gone] = survivor
-            self._members[survivor].extend(self._members.pop(gone))
+            moved = self._members.pop(gone)
+            for number in moved:
+                self._owner[number] = survivor
+            self._members[survivor].extend(moved)
 
 
 def components(records: Sequence[Record], graph: PairGraph) -> list[int]:
@@ -259,7 +255,7 @@ def components(records: Sequence[Record], graph: PairGraph) -> list[int]:
     for number in range(len(records)):
         for earlier, _ in graph.back(number):
             join(number, earlier)
-    first: dict[object, int] = {}
+    first: dict[Identifier, int] = {}
     for number, record in enumerate(records):
         for observed in record.identifiers:
             if not observed.placeholder:
@@ -270,9 +266,7 @@ def components(records: Sequence[Record], graph: PairGraph) -> list[int]:
 def shares(labels: Sequence[int], parts: int) -> list[list[int]]:
     """Record numbers in `parts` shares of whole groups, about equal in size, each in time
     order."""
-    sizes: dict[int, int] = {}
-    for label in labels:
-        sizes[label] = sizes.get(label, 0) + 1
+    sizes = Counter(labels)
     load = [0] * parts
     part_of: dict[int, int] = {}
     for label in sorted(sizes, key=lambda g: (-sizes[g], g)):

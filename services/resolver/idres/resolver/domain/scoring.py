@@ -251,7 +251,7 @@ class MatchModel:
     def from_splink(cls, model: Mapping[str, Any]) -> MatchModel:
         """Reads Splink's saved model JSON; raises UnsupportedModel for what it cannot mirror."""
         prior = float(model.get("probability_two_random_records_match", 0.0001))
-        prior_weight = math.log2(prior / (1 - prior)) if prior != 1 else math.inf
+        prior_weight = match_weight(prior)
         comparisons = tuple(_comparison(c) for c in model["comparisons"])
         rules = model.get("blocking_rules_to_generate_predictions") or ()
         blocking = tuple(cols for rule in rules if (cols := blocking_columns(rule)))
@@ -302,6 +302,11 @@ def _first_true(levels: tuple[_Level, ...], left: Features, right: Features) -> 
         if level.test is None or level.test(left, right):
             return level
     raise AssertionError("a comparison ends with an ELSE level")
+
+
+def match_weight(probability: float) -> float:
+    """The log2 odds of a probability: the inverse of `probability`."""
+    return math.log2(probability / (1 - probability)) if probability != 1 else math.inf
 
 
 def probability(match_weight: float) -> float:
