@@ -23,7 +23,7 @@ def write_csv(path: Path, rows: list[dict[str, str]]) -> None:
         writer.writerows(rows)
 
 
-def test_ingest_reports_bad_rows_and_loads_the_rest(
+def test_ingest_keeps_bad_fields_as_warnings_and_loads_every_row(
     idres: Idres, tmp_path: Path, database_url: str
 ) -> None:
     data = tmp_path / "records.csv"
@@ -35,13 +35,16 @@ def test_ingest_reports_bad_rows_and_loads_the_rest(
             {"record_id": "r3", "email": "AMY@post.co.uk", "phone": "07911 123456"},
             {"record_id": "r4", "phone": "+44 7911 123456", "given_name": "Ben9"},
             {"record_id": "r5", "phone": "07911 123458", "given_name": "Cal"},
+            {"record_id": "", "phone": "07911 123459", "given_name": "Dee"},
         ],
     )
     done = idres("ingest", str(data), "--quiet", database_url=database_url, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
-    assert "records read:        5" in done.stdout
-    assert "rejected rows:       2" in done.stdout
-    assert "customers created:   2" in done.stdout
+    assert "records read:        6" in done.stdout
+    assert "rejected rows:       1" in done.stdout
+    assert "row 6: record_id: required" in done.stdout
+    assert "warned rows:         2" in done.stdout
+    assert "customers created:   3" in done.stdout
     assert "row 2: email: not an email address" in done.stdout
     assert "row 4: given_name: a name has no digits" in done.stdout
     assert "shoe_size" in done.stderr  # extra columns are named in a warning
@@ -51,15 +54,15 @@ def test_ingest_reports_bad_rows_and_loads_the_rest(
     assert exported.returncode == 0, exported.stderr
     with out.open() as f:
         rows = {r["record_id"]: r["customer_id"] for r in csv.DictReader(f)}
-    assert set(rows) == {"r1", "r3", "r5"}
-    assert rows["r1"] == rows["r3"] != rows["r5"]
+    assert set(rows) == {"r1", "r2", "r3", "r4", "r5"}
+    assert rows["r1"] == rows["r3"] == rows["r4"] != rows["r5"]
 
     parquet = tmp_path / "clusters.parquet"
     assert (
         idres("export", "--out", str(parquet), database_url=database_url, cwd=tmp_path).returncode
         == 0
     )
-    assert pq.read_table(parquet).num_rows == 3
+    assert pq.read_table(parquet).num_rows == 5
 
 
 def test_ingest_of_a_missing_file_is_a_clear_error(
@@ -115,6 +118,19 @@ def test_resolve_prints_the_answer(
         cwd=tmp_path,
     )
     assert bad.returncode == 2 and "INVALID_ARGUMENT" in bad.stdout and "phone:" in bad.stdout
+    partly = idres(
+        "resolve",
+        "--email",
+        "dee@post.co.uk",
+        "--phone",
+        "12",
+        "--target",
+        server.address,
+        database_url=database_url,
+        cwd=tmp_path,
+    )
+    assert partly.returncode == 0, partly.stderr
+    assert obs.customer_id in partly.stdout and "not used" in partly.stdout
 
 
 def test_bulk_ingest_trains_loads_and_skips_what_is_stored(

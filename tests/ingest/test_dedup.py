@@ -95,9 +95,11 @@ def test_a_malformed_row_is_rejected_with_its_number_and_left_out(trained: Train
     assert result.rows_read == trained.broken_row
     assert trained.broken_row in result.rejected_rows
     assert BROKEN_ID not in result.as_dict()
-    # The generator also plants a few invalid values; every reject is either kind.
-    assert len(result.rejected_rows) == result.rows_read - result.records
     assert any("expected" in r.reason for r in result.rejections)
+    # The generator also plants a few invalid values: their records are kept, with warnings.
+    assert result.rejected_rows == [trained.broken_row]
+    assert result.records == result.rows_read - 1
+    assert result.warnings.rows > 0 and result.warnings.first[0].row < trained.broken_row
 
 
 @pytest.mark.parametrize("name", ["clusters.csv", "clusters.parquet", "clusters.jsonl"])
@@ -158,7 +160,8 @@ def test_the_cli_prints_a_summary(
         f"largest cluster    {result.largest_cluster:,}",
         f"decisions          {result.counts.linked:,} linked",
         f"model              {result.model_version} (given)",
-        f", {trained.broken_row})",
+        f"rejected           1 (rows {trained.broken_row})",
+        f"warned             {result.warnings.rows:,} rows",
     ):
         assert expected in printed
     assert "seconds            read " in printed

@@ -24,13 +24,15 @@ FORMATS = (
 )
 ROWS: list[list[str | None]] = [
     ["web-000001", "web", "2024-03-01T12:34:56Z", "Zoë", "O'Brien", None, "SW1A 1AA",
-     "Zoe.OBrien+shop@gmail.com", None, None, None, "GA1.2.1234567890.1700000000", None],
+     "Zoe.OBrien+shop@gmail.com", None, None, None, "GA1.2.1234567890.1700000000", None,
+     "10", "Downing Street", "London", None, "GB"],
     ["call-000001", "call_centre", "2024-03-02T08:00:00Z", "Bob", "Smith, Jr", "1980-07-03",
-     "m1 1ae", None, "07911 123456", None, None, None, None],
+     "m1 1ae", None, "07911 123456", None, None, None, None, None, None, None, None, None],
     ["social-000001", "social_care", "2024-03-03T09:15:00Z", "", 'Quote "the" Name', None, None,
-     None, None, "@bob_smith", "x", None, "6338 0000 0000 0001"],
+     None, None, "@bob_smith", "x", None, "6338 0000 0000 0001", None, None, None, None, None],
     ["store-000001", "store", "2024-03-04T10:00:00Z", "Multi\nLine", "Lee", None, "EH8 9YL",
-     None, "n/a", None, None, None, "6338000000000001"],
+     None, "n/a", None, None, None, "6338000000000001", "2a", "Royal Mile", "Edinburgh",
+     "Midlothian", None],
 ]  # fmt: skip
 
 

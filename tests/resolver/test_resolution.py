@@ -61,13 +61,28 @@ def test_a_repeated_record_is_a_no_op_and_a_changed_one_is_refused(resolver: Res
     assert count(resolver.db.url, "records") == 1
 
 
-def test_bad_input_names_every_field_and_writes_nothing(resolver: Resolver) -> None:
-    with pytest.raises(ValidationError) as err:
-        resolver.observe_values(rec("r1", email="not-an-email", phone="12", dob="1990-13-01"))
-    fields = {v.field for v in err.value.violations}
-    assert fields == {"record.email", "record.phone", "record.dob"}
+def test_bad_fields_are_kept_flagged_and_never_link(resolver: Resolver) -> None:
+    values = rec("r1", email="not-an-email", phone="12", dob="1990-13-01", surname="Hale")
+    obs = resolver.observe_values({**values, "loyalty_card": "4000000000000002"})
+    assert {f.field for f in obs.flagged} == {"email", "phone", "dob"}
+    assert [i.kind.value for i in obs.statuses] == ["loyalty_card"]
+    stored = resolver.customer(obs.customer_id)[0].records[0]
+    assert {(f.field, f.raw) for f in stored.flagged} == {
+        ("email", "not-an-email"),
+        ("phone", "12"),
+        ("dob", "1990-13-01"),
+    }
+    assert stored.attributes.surname == "Hale"
+    # The same bad value elsewhere links nobody: it is not an identifier.
+    other = resolver.observe_values(rec("r2", email="not-an-email", given_name="Zed"))
+    assert other.customer_id != obs.customer_id
+
+
+def test_only_a_record_without_a_usable_id_is_rejected(resolver: Resolver) -> None:
     with pytest.raises(ValidationError):
         resolver.observe_values({"email": "a@post.co.uk"})
+    with pytest.raises(ValidationError):
+        resolver.observe_values({"record_id": "has space", "email": "a@post.co.uk"})
     assert count(resolver.db.url, "records") == 0 and count(resolver.db.url, "customers") == 0
 
 

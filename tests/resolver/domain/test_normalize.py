@@ -13,15 +13,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import idres.resolver.domain.normalize as normalize_package
-from idres.resolver.domain.errors import InvalidValue
+from idres.resolver.domain.errors import InvalidValue, ValidationError
 from idres.resolver.domain.identifiers import IdentifierKind
 from idres.resolver.domain.normalize import (
     DEFAULT_RULES,
+    DOMAIN_TYPOS,
     EmailRules,
     NormalizationRules,
     Normalized,
     normalize,
+    normalize_postcode,
 )
+from idres.resolver.settings import Settings
 
 EMAIL = IdentifierKind.EMAIL
 PHONE = IdentifierKind.PHONE
@@ -348,6 +351,293 @@ def test_check_digit_can_be_disabled() -> None:
         normalize(CARD, "4992 7398 717")
 
 
+# --- phone regions ------------------------------------------------------------------------
+
+GB_US = NormalizationRules(phone_regions=("GB", "US"))
+
+
+def phone(raw: str, rules: NormalizationRules = GB_US, region: str | None = None) -> str:
+    return normalize(PHONE, raw, rules=rules, region=region).identifier.value
+
+
+@pytest.mark.parametrize("raw", ["(212) 555-0100", "212-555-0100", "2125550100", "212.555.0100"])
+def test_us_national_numbers_are_read_in_a_second_region(raw: str) -> None:
+    assert phone(raw) == "+12125550100"
+    with pytest.raises(InvalidValue, match="not a valid phone number for region GB"):
+        normalize(PHONE, raw)
+
+
+def test_a_gb_mobile_stays_gb_with_us_configured_and_hinted() -> None:
+    assert phone("07911 123456") == "+447911123456"
+    assert phone("07911 123456", region="US") == "+447911123456"
+
+
+def test_the_hint_picks_among_regions_a_number_is_valid_in() -> None:
+    # The same ten digits are a London number and a New Jersey one.
+    assert phonenumbers.is_valid_number(phonenumbers.parse("(201) 555-0123", "GB"))
+    assert phone("(201) 555-0123") == "+442015550123"
+    assert phone("(201) 555-0123", region="US") == "+12015550123"
+    assert phone("(201) 555-0123", region="us") == "+12015550123"
+    assert phone("(201) 555-0123", region="GB") == "+442015550123"
+    us_first = NormalizationRules(phone_regions=("US", "GB"))
+    assert phone("(201) 555-0123", us_first) == "+12015550123"
+
+
+def test_a_hint_outside_the_configured_regions_is_ignored() -> None:
+    assert phone("(201) 555-0123", region="FR") == "+442015550123"
+    assert phone("2125550100", region="FR") == "+12125550100"
+    with pytest.raises(InvalidValue, match="for region GB"):
+        normalize(PHONE, "2125550100", region="US")
+
+
+def test_a_hint_falls_back_when_the_number_is_not_valid_there() -> None:
+    assert phone("0113 496 0000", region="US") == "+441134960000"
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("+44 20 7946 0958", "+442079460958"),
+        ("0044 20 7946 0958", "+442079460958"),
+        ("(0044) 7911 123456", "+447911123456"),
+        ("00 1 212 555 0100", "+12125550100"),
+        ("+1 212 555 0100", "+12125550100"),
+    ],
+)
+def test_a_number_with_a_country_code_is_read_as_written(raw: str, expected: str) -> None:
+    assert phone(raw, region="US") == expected
+    assert phone(raw, region="GB") == expected
+    assert phone(raw, NormalizationRules(phone_regions=("US",))) == expected
+
+
+def test_north_american_international_dialling_is_read_in_a_north_american_region() -> None:
+    assert phone("011 44 7911 123456") == "+447911123456"
+
+
+def test_a_number_valid_in_no_configured_region_names_them_all() -> None:
+    with pytest.raises(InvalidValue, match=r"^not a valid phone number for GB or US$"):
+        normalize(PHONE, "12345", rules=GB_US, region="US")
+    three = NormalizationRules(phone_regions=("GB", "US", "IE"))
+    with pytest.raises(InvalidValue, match=r"^not a valid phone number for GB, US or IE$"):
+        normalize(PHONE, "07911 12345", rules=three)
+    with pytest.raises(InvalidValue, match=r"for region US$"):
+        normalize(PHONE, "+1 123 555 0100", rules=GB_US)
+    with pytest.raises(InvalidValue, match="not a valid phone number: not a phone number"):
+        normalize(PHONE, "hello", rules=GB_US)
+
+
+@pytest.mark.parametrize(
+    ("raw", "region"),
+    [
+        ("(212) 555-0100", None),
+        ("(201) 555-0123", "US"),
+        ("(201) 555-0123", "GB"),
+        ("07911 123456", "US"),
+        ("0044 7911 123456", "US"),
+        ("000-000-0000", "US"),
+    ],
+)
+def test_regional_results_are_idempotent_without_the_hint(raw: str, region: str | None) -> None:
+    first = normalize(PHONE, raw, rules=GB_US, region=region)
+    assert normalize(PHONE, first.identifier.value, rules=GB_US) == first
+    assert normalize(PHONE, first.identifier.value, rules=GB_US, region="GB") == first
+
+
+def test_default_region_is_the_one_region_spelling_of_phone_regions() -> None:
+    assert DEFAULT_RULES.phone_regions == ("GB",)
+    assert NormalizationRules(default_region="US").phone_regions == ("US",)
+    assert NormalizationRules("US").phone_regions == ("US",)
+    both = NormalizationRules(default_region="US", phone_regions=("US", "GB"))
+    assert both.phone_regions == ("US", "GB")
+    assert dataclasses.replace(both, phone_regions=("GB",)).phone_regions == ("GB",)
+    with pytest.raises(ValueError, match="default_region 'US' must be the first of phone_regions"):
+        NormalizationRules(default_region="US", phone_regions=("GB", "US"))
+
+
+@pytest.mark.parametrize(
+    ("regions", "message"),
+    [
+        (("GB", "gb"), "unknown phone region 'gb'"),
+        (("UK",), "the United Kingdom is 'GB'"),
+        (("GB", "US", "GB"), "lists a region twice"),
+        ("GB,US", "not 'GB,US'"),
+    ],
+)
+def test_bad_phone_regions_are_rejected_when_configured(
+    regions: tuple[str, ...], message: str
+) -> None:
+    with pytest.raises((ValueError, TypeError), match=message):
+        NormalizationRules(phone_regions=regions)
+
+
+def test_channel_regions_are_validated_and_matched_lower_case() -> None:
+    rules = NormalizationRules(channel_regions={" Store_US ": "US"})
+    assert dict(rules.channel_regions) == {"store_us": "US"}
+    with pytest.raises(ValueError, match="unknown channel 'web' region 'Gb'"):
+        NormalizationRules(channel_regions={"web": "Gb"})
+
+
+# --- region settings ----------------------------------------------------------------------
+
+
+def test_phone_regions_are_read_from_the_environment() -> None:
+    settings = Settings.from_env({"IDRES_PHONE_REGIONS": " gb, US ,"})
+    assert settings.phone_regions == ("GB", "US")
+    assert settings.normalization_rules.phone_regions == ("GB", "US")
+    assert phone("(212) 555-0100", settings.normalization_rules) == "+12125550100"
+
+
+def test_default_region_alone_still_sets_the_only_region() -> None:
+    assert Settings.from_env({}).normalization_rules.phone_regions == ("GB",)
+    settings = Settings.from_env({"IDRES_DEFAULT_REGION": "us"})
+    assert settings.normalization_rules.phone_regions == ("US",)
+    agreeing = {"IDRES_DEFAULT_REGION": "US", "IDRES_PHONE_REGIONS": "US,GB"}
+    assert Settings.from_env(agreeing).normalization_rules.phone_regions == ("US", "GB")
+
+
+def test_channel_regions_are_read_from_the_environment() -> None:
+    env = {"IDRES_CHANNEL_REGIONS": "store_us:US, Web_Chat:gb"}
+    rules = Settings.from_env(env).normalization_rules
+    assert dict(rules.channel_regions) == {"store_us": "US", "web_chat": "GB"}
+    assert rules.extra_placeholders == frozenset()
+
+
+@pytest.mark.parametrize(
+    ("env", "variable", "message"),
+    [
+        ({"IDRES_PHONE_REGIONS": "GB,XX"}, "IDRES_PHONE_REGIONS", "unknown region 'XX'"),
+        ({"IDRES_PHONE_REGIONS": "GB,UK"}, "IDRES_PHONE_REGIONS", "the United Kingdom is 'GB'"),
+        ({"IDRES_PHONE_REGIONS": "GB,US,gb"}, "IDRES_PHONE_REGIONS", "'GB' is listed twice"),
+        ({"IDRES_PHONE_REGIONS": " , "}, "IDRES_PHONE_REGIONS", "no region in"),
+        ({"IDRES_DEFAULT_REGION": "Britain"}, "IDRES_DEFAULT_REGION", "unknown region 'BRITAIN'"),
+        (
+            {"IDRES_DEFAULT_REGION": "US", "IDRES_PHONE_REGIONS": "GB,US"},
+            "IDRES_DEFAULT_REGION",
+            "'US' is not the first of IDRES_PHONE_REGIONS (GB,US)",
+        ),
+        ({"IDRES_CHANNEL_REGIONS": "store_us"}, "IDRES_CHANNEL_REGIONS", "not channel:REGION"),
+        (
+            {"IDRES_CHANNEL_REGIONS": "store_us:US,web:ZZ"},
+            "IDRES_CHANNEL_REGIONS",
+            "channel 'web': unknown region 'ZZ'",
+        ),
+        (
+            {"IDRES_CHANNEL_REGIONS": "web:GB,WEB:US"},
+            "IDRES_CHANNEL_REGIONS",
+            "channel 'WEB' is given twice",
+        ),
+    ],
+)
+def test_bad_region_settings_name_their_variable(
+    env: dict[str, str], variable: str, message: str
+) -> None:
+    with pytest.raises(ValidationError) as caught:
+        Settings.from_env(env)
+    [violation] = caught.value.violations
+    assert violation.field == variable
+    assert message in violation.description
+
+
+# --- postcodes ----------------------------------------------------------------------------
+
+POSTCODES = [
+    ("sw1a1aa", None, "SW1A 1AA"),
+    (" sw1a  1aa ", None, "SW1A 1AA"),
+    ("SW1A-1AA", "GB", "SW1A 1AA"),
+    ("m11ae", "GB", "M1 1AE"),
+    ("ec1a1bb", None, "EC1A 1BB"),
+    ("b338th", None, "B33 8TH"),
+    ("je23ab", "JE", "JE2 3AB"),
+    ("gir0aa", None, "GIR 0AA"),
+    ("sw1a1aa", "US", "SW1A1AA"),
+    ("12345", None, "12345"),
+    ("12345-6789", None, "12345"),
+    ("12345 6789", "US", "12345"),
+    ("123456789", "US", "12345"),
+    ("00907-1234", "PR", "00907"),
+    ("2134", None, "02134"),
+    ("2134", "US", "02134"),
+    ("2134", "AU", "2134"),
+    ("2134", "GB", "2134"),
+    ("2134", "PR", "2134"),
+    ("0213", None, "0213"),
+    ("213", "US", "213"),
+    ("12345-6789", "DE", "12345-6789"),
+    ("k1a 0b1", "CA", "K1A 0B1"),
+    ("  k1a   0b1", None, "K1A 0B1"),
+    ("123 45", "SE", "123 45"),
+    ("75001", "FR", "75001"),
+    ("", None, ""),
+    ("n/a", None, "N/A"),
+]
+
+
+@pytest.mark.parametrize(("raw", "region", "expected"), POSTCODES)
+def test_postcodes_have_one_spelling(raw: str, region: str | None, expected: str) -> None:
+    assert normalize_postcode(raw, region) == expected
+    assert normalize_postcode(expected, region) == expected
+
+
+@PROPERTY
+@given(raw=st.text(), region=st.sampled_from([None, "GB", "US", "PR", "AU", "", "us"]))
+def test_postcodes_never_raise_and_settle_at_once(raw: str, region: str | None) -> None:
+    once = normalize_postcode(raw, region)
+    assert normalize_postcode(once, region) == once
+
+
+# --- email domain typos -------------------------------------------------------------------
+
+TYPOS = [
+    ("jane.doe@gmial.com", "janedoe@gmail.com"),
+    ("jane.doe@gmai.com", "janedoe@gmail.com"),
+    ("Jane.Doe+x@GAMIL.com", "janedoe@gmail.com"),
+    ("jane@gnail.com", "jane@gmail.com"),
+    ("jane@gmail.co", "jane@gmail.com"),
+    ("jane+x@hotmial.com", "jane@hotmail.com"),
+    ("jane@hotmal.com", "jane@hotmail.com"),
+    ("jane@yaho.com", "jane@yahoo.com"),
+    ("jane@yahooo.com", "jane@yahoo.com"),
+    ("jane+x@outlok.com", "jane@outlook.com"),
+    ("jane+x@iclod.com", "jane@icloud.com"),
+    ("jane@hotmail.co.uk", "jane@hotmail.co.uk"),
+    ("jane@hotmail.co", "jane@hotmail.co"),
+    ("jane@yahoo.co", "jane@yahoo.co"),
+]
+
+
+@pytest.mark.parametrize(("raw", "expected"), TYPOS)
+def test_known_domain_typos_are_corrected(raw: str, expected: str) -> None:
+    assert canonical(EMAIL, raw) == expected
+    assert canonical(EMAIL, expected) == expected
+
+
+def test_every_typo_maps_to_a_domain_that_is_no_typo() -> None:
+    for typo, domain in DOMAIN_TYPOS.items():
+        assert domain not in DOMAIN_TYPOS
+        assert canonical(EMAIL, f"jane@{typo}") == canonical(EMAIL, f"jane@{domain}")
+
+
+def test_typo_correction_can_be_replaced_or_turned_off() -> None:
+    off = NormalizationRules(email=EmailRules(domain_typos={}))
+    assert normalize(EMAIL, "jane@gmial.com", rules=off).identifier.value == "jane@gmial.com"
+    extended = NormalizationRules(
+        email=EmailRules(domain_typos={**DOMAIN_TYPOS, "btinternt.com": "btinternet.com"})
+    )
+    assert normalize(EMAIL, "j@btinternt.com", rules=extended).identifier.value == (
+        "j@btinternet.com"
+    )
+    assert normalize(EMAIL, "jane@gmial.com", rules=extended).identifier.value == "jane@gmail.com"
+
+
+def test_a_typo_of_an_alias_must_name_the_canonical_domain() -> None:
+    with pytest.raises(ValueError, match=r"'googlemail\.com' is itself an alias or typo"):
+        EmailRules(domain_typos={"googlemial.com": "googlemail.com"})
+    with pytest.raises(ValueError, match=r"'gmial\.com' is itself an alias or typo"):
+        EmailRules(domain_aliases={"mail.example": "gmial.com"})
+    with pytest.raises(ValueError, match="both an alias and a typo"):
+        EmailRules(domain_aliases={"a.com": "b.com"}, domain_typos={"a.com": "c.com"})
+
+
 # --- properties ---------------------------------------------------------------------------
 
 
@@ -449,6 +739,17 @@ PHONES = st.one_of(
 @given(raw=padded(PHONES))
 def test_plausible_phones_are_total_and_idempotent(raw: str) -> None:
     assert_total_and_idempotent(PHONE, raw, None)
+
+
+@PROPERTY
+@given(raw=padded(PHONES), region=st.sampled_from([None, "GB", "US", "FR", ""]))
+def test_phones_in_several_regions_are_total_and_idempotent(raw: str, region: str | None) -> None:
+    try:
+        first = normalize(PHONE, raw, rules=GB_US, region=region)
+    except InvalidValue as error:
+        assert str(error)
+        return
+    assert normalize(PHONE, first.identifier.value, rules=GB_US) == first
 
 
 def uuid_spellings(value: str) -> st.SearchStrategy[str]:

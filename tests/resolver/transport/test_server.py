@@ -57,20 +57,26 @@ def test_no_match_explains_itself(stub: rpc.IdentityServiceStub) -> None:
     }
 
 
-def test_bad_input_is_invalid_argument_with_field_violations(
+def test_bad_fields_are_warnings_and_only_a_missing_id_is_refused(
     stub: rpc.IdentityServiceStub, server: IdresServer
 ) -> None:
-    observe(stub, "ok-1", email="kept@post.co.uk")
+    first = observe(stub, "ok-1", email="kept@post.co.uk")
+    kept = observe(stub, "bad-1", email="kept@post.co.uk", phone="123", handle="@someone")
+    assert kept.customer_id == first.customer_id
+    found = {w.field: w.reason for w in kept.warnings}
+    assert set(found) == {"phone", "handle"} and "platform" in found["handle"]
+    assert {w.record_id for w in kept.warnings} == {"bad-1"}
+    customer = stub.GetCustomer(pb.GetCustomerRequest(customer_id=kept.customer_id), timeout=5)
+    record = next(r for r in customer.customer.records if r.record_id == "bad-1")
+    assert {(w.field, w.raw) for w in record.warnings} == {("phone", "123"), ("handle", "@someone")}
     before = stored(server.resolver.db.url)
-    with pytest.raises(grpc.RpcError) as err:
-        observe(stub, "bad-1", email="kept@post.co.uk", phone="123", handle="@someone")
-    assert err.value.code() is grpc.StatusCode.INVALID_ARGUMENT
-    found = violations(err.value)
-    assert set(found) == {"record.phone", "record.handle"}
-    assert "platform" in found["record.handle"]
     with pytest.raises(grpc.RpcError) as err:
         observe(stub, "", email="a@post.co.uk")
     assert violations(err.value) == {"record.record_id": "required"}
+    # A lookup is answered on its good fields and names the bad one, without echoing it.
+    answer = stub.Resolve(pb.ResolveRequest(email="kept@post.co.uk", phone="12x"), timeout=5)
+    assert answer.customer_id == first.customer_id
+    assert [(w.field, w.raw) for w in answer.warnings] == [("phone", "")]
     with pytest.raises(grpc.RpcError) as err:
         stub.Resolve(pb.ResolveRequest(dob="31/12/1990"), timeout=5)
     assert set(violations(err.value)) == {"dob"}

@@ -6,7 +6,7 @@ import argparse
 import time
 from pathlib import Path
 
-from idres.cli.common import fail, rejected_rows
+from idres.cli.common import fail, load_settings, rejected_rows
 from idres.ingest.dedup import (
     DEFAULT_SEED,
     DEFAULT_THRESHOLD,
@@ -31,7 +31,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         description="Train the match model on the file (or use --model), score the blocked"
         " candidate pairs in bulk with Splink's prediction, take the records in time order"
         " through the resolver's own decisions (as Observe would), and write"
-        " record_id,cluster_id for every valid record; a cluster is named by its smallest"
+        " record_id,cluster_id for every record; a field that does not validate is kept and"
+        " reported, never a reason to leave a record out; a cluster is named by its smallest"
         " record_id.",
     )
     parser.add_argument("input", type=Path, help="CSV, Parquet or JSON Lines records")
@@ -81,6 +82,7 @@ def run(args: argparse.Namespace) -> int:
             seed=args.seed,
             engine=Engine(args.engine),
             workers=args.workers,
+            rules=load_settings().normalization_rules,
         )
         started = time.perf_counter()
         written = write_clusters(result, args.out)
@@ -102,6 +104,7 @@ def summary(result: DedupResult, written: int, out: Path) -> str:
     lines = [
         f"records read       {result.rows_read:,}",
         f"rejected           {rejected_rows(result.rejected_rows)}",
+        f"warned             {result.warnings.rows:,} rows (fields kept, not used to link)",
         f"clusters           {result.clusters:,} (of {result.records:,} records)",
         f"largest cluster    {result.largest_cluster:,}",
         f"decisions          {c.linked:,} linked, {c.merged:,} merged customers, {c.created:,}"
@@ -118,4 +121,5 @@ def summary(result: DedupResult, written: int, out: Path) -> str:
     more = len(result.rejected_rows) - min(len(result.rejections), _REJECTIONS_SHOWN)
     if more > 0:
         lines.append(f"  ... {more:,} more rejected rows")
+    lines += result.warnings.lines(_REJECTIONS_SHOWN)
     return "\n".join(lines)

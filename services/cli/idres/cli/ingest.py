@@ -80,7 +80,11 @@ def _bulk(args: argparse.Namespace, settings: Settings) -> int:
         return fail(str(exc))
     try:
         summary = bulk_ingest(
-            args.file, Store(db), max_pairs=args.max_pairs, progress=not args.quiet
+            args.file,
+            Store(db),
+            max_pairs=args.max_pairs,
+            progress=not args.quiet,
+            rules=settings.normalization_rules,
         )
     except (ValueError, UnavailableError) as exc:
         return fail(f"{exc}; nothing was written")

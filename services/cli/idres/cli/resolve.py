@@ -51,4 +51,5 @@ def describe(response: pb.ResolveResponse) -> str:
     ]
     if response.other_customer_ids:
         rows.insert(2, ("also possible", ", ".join(response.other_customer_ids)))
+    rows += [("not used", f"{w.field}: {w.reason}") for w in response.warnings]
     return render.table(("field", "value"), rows)

@@ -20,7 +20,7 @@ import pyarrow as pa
 from tqdm import tqdm
 
 from idres.ingest.clustering import StreamClusterer
-from idres.ingest.frame import Rejection, read_file
+from idres.ingest.frame import FieldWarnings, Rejection, read_file
 from idres.ingest.heap import records_frozen
 from idres.ingest.training import (
     DEFAULT_MAX_PAIRS,
@@ -33,6 +33,7 @@ from idres.resolver.adapters.bulk_store import BulkBatch, bulk_session
 from idres.resolver.adapters.model_store import ModelStore
 from idres.resolver.adapters.store import Snapshot, Store
 from idres.resolver.domain.events import new_customer_id
+from idres.resolver.domain.normalize import DEFAULT_RULES, NormalizationRules
 from idres.resolver.domain.records import Record
 
 
@@ -41,6 +42,8 @@ class BulkSummary:
     rows_read: int = 0
     rejected_rows: list[int] = field(default_factory=list)
     rejections: list[Rejection] = field(default_factory=list)
+    warnings: FieldWarnings = field(default_factory=FieldWarnings)
+    """Fields kept as given but not used to link, by row."""
     loaded: int = 0
     already: int = 0
     """Records the store held already, with the same content: skipped."""
@@ -58,6 +61,7 @@ class BulkSummary:
         return [
             f"rows read          {self.rows_read:,}",
             f"rejected           {len(self.rejected_rows):,}",
+            f"warned             {self.warnings.rows:,} rows (fields kept, not used to link)",
             f"loaded             {self.loaded:,} records",
             f"already stored     {self.already:,} (same content, skipped)",
             f"conflicts          {len(self.conflicts):,} (stored with other content, left out)",
@@ -66,6 +70,7 @@ class BulkSummary:
             f"model              {self.model_version}"
             + (" (trained on this file)" if self.trained else " (active)"),
             f"seconds            {steps}",
+            *self.warnings.lines(),
         ]
 
 
@@ -77,16 +82,18 @@ def bulk_ingest(
     seed: int = 42,
     progress: bool = True,
     stream: TextIO | None = None,
+    rules: NormalizationRules = DEFAULT_RULES,
 ) -> BulkSummary:
-    """Loads one file; raises ValueError for an unusable file."""
+    """Loads one file, read with the deployment's `rules`; raises ValueError for an unusable
+    file."""
     out = stream or sys.stderr
     summary = BulkSummary()
     started = time.perf_counter()
-    read = read_file(path, progress=progress, keep_records=True)
+    read = read_file(path, progress=progress, keep_records=True, rules=rules)
     records = read.records or []
     summary.rows_read, summary.rejected_rows = read.rows_read, read.rejected_rows
-    summary.rejections = read.rejections
-    _step(summary, "read", started, out, progress, f"{len(records):,} valid records")
+    summary.rejections, summary.warnings = read.rejections, read.warnings
+    _step(summary, "read", started, out, progress, f"{len(records):,} records")
     with records_frozen():  # the kept records: see `idres.ingest.heap`
         started = time.perf_counter()
         version, model, facts = _model(store, read.table(), max_pairs, seed, summary, progress)

@@ -4,7 +4,7 @@ Splink trains the model and scores every blocked candidate pair in bulk, on Duck
 (`idres.ingest.pairs`). Clustering then takes the records in time order through the online
 resolver's own decisions (`idres.ingest.pair_graph`), so a batch run gives the customers a
 stream through `Observe` would, up to the pairs each scores; the result is an Arrow table of
-`record_id, cluster_id` that covers every valid record, singletons included.
+`record_id, cluster_id` that covers every record with a record id, singletons included.
 """
 
 from __future__ import annotations
@@ -23,12 +23,13 @@ from tqdm import tqdm
 
 from idres.ingest.clustering import ClusterCounts
 from idres.ingest.files import write_table
-from idres.ingest.frame import BATCH_ROWS, Rejection, read_file
+from idres.ingest.frame import BATCH_ROWS, FieldWarnings, Rejection, read_file
 from idres.ingest.heap import records_frozen
 from idres.ingest.pair_graph import Clustered, DecisionLog, PairGraph, cluster_graph
 from idres.ingest.pairs import Engine, score_pairs
 from idres.ingest.training import DEFAULT_MAX_PAIRS, model_version, stage_bar, train
 from idres.resolver.domain.matching import Thresholds
+from idres.resolver.domain.normalize import DEFAULT_RULES, NormalizationRules
 from idres.resolver.domain.records import Record
 from idres.resolver.domain.scoring import match_weight
 
@@ -53,6 +54,8 @@ class DedupResult:
     rejected_rows: list[int]
     rejections: list[Rejection]
     """Reasons for the first rejected rows (all their numbers are in `rejected_rows`)."""
+    warnings: FieldWarnings
+    """Fields of kept records that did not validate: kept as given, not used to link."""
     counts: ClusterCounts
     """Records that started a customer, joined one, or merged several."""
     decisions: DecisionLog
@@ -166,8 +169,10 @@ def dedup(
     stream: TextIO | None = None,
     engine: Engine = Engine.DUCKDB,
     workers: int = DEFAULT_WORKERS,
+    rules: NormalizationRules = DEFAULT_RULES,
 ) -> DedupResult:
-    """Cluster the records of one canonical file; every valid record gets a cluster.
+    """Cluster the records of one canonical file; every record with an id gets a cluster.
+    `rules` are the deployment's normalization rules (phone regions, placeholders).
 
     Raises ValueError for an unusable file or threshold, FileNotFoundError for a missing one.
     """
@@ -178,11 +183,11 @@ def dedup(
     if workers < 1:
         raise ValueError(f"workers must be at least 1, not {workers}")
     steps = _Steps(progress, stream or sys.stderr)
-    read = read_file(Path(input_path), progress=progress, keep_records=True)
+    read = read_file(Path(input_path), progress=progress, keep_records=True, rules=rules)
     frame = read.table()
     steps.done("read", f"{frame.num_rows:,} records, {len(read.rejected_rows):,} rejected")
     if frame.num_rows < 2 or read.records is None:
-        raise ValueError("nothing to deduplicate: fewer than two valid records")
+        raise ValueError("nothing to deduplicate: fewer than two records with a record id")
     trained = model is None
     with records_frozen():
         steps.start()
@@ -206,6 +211,7 @@ def dedup(
         rows_read=read.rows_read,
         rejected_rows=read.rejected_rows,
         rejections=read.rejections,
+        warnings=read.warnings,
         counts=counts,
         decisions=clustered.decisions,
         scored_pairs=pairs,

@@ -1,7 +1,9 @@
 """Streams a canonical-schema file through the resolver's own linking, row by row.
 
 Rows run on a few threads: each waits on PostgreSQL most of the time, and the store's locks
-keep concurrent links correct. A bad row is reported with its number and field; the rest load.
+keep concurrent links correct. A row without a usable record id, or one whose id was stored
+with other content, is rejected with its number and field; a field that does not validate is
+kept as given, not used to link, and reported as a warning with its row.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from idres.ingest.files import RawRow, open_table
+from idres.ingest.frame import FieldWarnings
 from idres.resolver.domain.errors import ConflictError, ValidationError
 from idres.resolver.resolution import Observation, Outcome, Resolver
 
@@ -36,13 +39,15 @@ class IngestSummary:
     outcomes: Counter[str] = field(default_factory=Counter)
     absorbed: int = 0
     rejections: list[Rejection] = field(default_factory=list)
+    warnings: FieldWarnings = field(default_factory=FieldWarnings)
     seconds: float = 0.0
 
     @property
     def rejected_rows(self) -> int:
         return len({r.row for r in self.rejections})
 
-    def add(self, obs: Observation) -> None:
+    def add(self, row: int, obs: Observation) -> None:
+        self.warnings.note(row, obs.flagged)
         self.outcomes[obs.outcome] += 1
         self.absorbed += len(obs.absorbed)
 
@@ -52,6 +57,7 @@ class IngestSummary:
         lines = [
             f"records read:        {self.read:,} in {self.seconds:.1f} s ({rate:,.0f} records/s)",
             f"rejected rows:       {self.rejected_rows:,}",
+            f"warned rows:         {self.warnings.rows:,} (fields kept, not used to link)",
             f"customers created:   {o[Outcome.CREATED]:,}",
             f"linked to existing:  {o[Outcome.LINKED]:,}",
             f"merges:              {o[Outcome.MERGED]:,} ({self.absorbed:,} customers absorbed)",
@@ -61,7 +67,7 @@ class IngestSummary:
         reasons = Counter(f"{r.field}: {r.reason}" for r in self.rejections)
         for reason, count in reasons.most_common(10):
             lines.append(f"  rejected {count:>6,} x {reason}")
-        return lines
+        return lines + self.warnings.lines()
 
 
 def ingest_file(
@@ -107,7 +113,7 @@ def _collect(summary: IngestSummary, row: RawRow, future: Future[Observation] | 
         summary.rejections.append(Rejection(row.number, "row", row.error or "unreadable"))
         return
     try:
-        summary.add(future.result())
+        summary.add(row.number, future.result())
     except ValidationError as exc:
         summary.rejections.extend(
             Rejection(row.number, v.field.removeprefix("record."), v.description)

@@ -9,7 +9,9 @@ direct-evidence merges, the same identifier states and flags.
 
 What differs from the stream is what a candidate is scored against: the pairs the blocking
 rules proposed, not every record of the customer (up to 32) nor faiss's near misses; and term
-frequencies are those of the whole file, as Splink's own prediction has them.
+frequencies are those of the whole file, as Splink's own prediction has them. A customer met
+through several pairs is weighed as a whole from their per-comparison weights, as the stream
+weighs it from its records (`matching.whole`).
 
 Records only ever meet through a scored pair or a shared identifier value, so the records fall
 into independent groups (connected components). The groups are shared between worker processes
@@ -35,6 +37,7 @@ import pyarrow.compute as pc
 
 from idres.ingest.clustering import ClusterCounts
 from idres.ingest.heap import records_frozen
+from idres.ingest.pairs import PART_PREFIX
 from idres.resolver.adapters.identity_index import CANDIDATES, IdentityIndex
 from idres.resolver.domain.identifiers import Identifier
 from idres.resolver.domain.linking import (
@@ -61,15 +64,18 @@ _NOBODY = Plan(Decision.NO_MATCH, None, (), (), ())
 @dataclass(frozen=True, slots=True)
 class PairGraph:
     """Scored pairs keyed by their later record, records numbered in time order: record `i`
-    pairs with `earlier[start[i]:start[i + 1]]` at `weights[...]` of the same slice."""
+    pairs with `earlier[start[i]:start[i + 1]]` at `weights[...]` of the same slice, whose
+    per-comparison weights are the same rows of `parts`."""
 
     start: list[int]
     earlier: list[int]
     weights: list[float]
+    parts: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))
 
     @classmethod
     def build(cls, ids: pa.Array, pairs: pa.Table) -> PairGraph:
-        """`ids`: record ids in time order; `pairs`: `unique_id_l, unique_id_r, match_weight`."""
+        """`ids`: record ids in time order; `pairs`: `unique_id_l, unique_id_r, match_weight`
+        and any per-comparison `w_` columns (`idres.ingest.pairs`)."""
         left = _positions(pairs.column("unique_id_l"), ids)
         right = _positions(pairs.column("unique_id_r"), ids)
         later, earlier = np.maximum(left, right), np.minimum(left, right)
@@ -77,7 +83,11 @@ class PairGraph:
         counts = np.bincount(later, minlength=len(ids))
         start = np.concatenate(([0], np.cumsum(counts)))
         weights = pairs.column("match_weight").to_numpy()
-        return cls(start.tolist(), earlier[order].tolist(), weights[order].tolist())
+        names = [n for n in pairs.column_names if n.startswith(PART_PREFIX)]
+        parts = np.zeros((len(order), len(names)), np.float32)
+        for j, name in enumerate(names):
+            parts[:, j] = pairs.column(name).to_numpy()[order]
+        return cls(start.tolist(), earlier[order].tolist(), weights[order].tolist(), parts)
 
     def __len__(self) -> int:
         return len(self.earlier)
@@ -86,6 +96,16 @@ class PairGraph:
         """The earlier records `record` was scored against, with the weights."""
         lo, hi = self.start[record], self.start[record + 1]
         return zip(self.earlier[lo:hi], self.weights[lo:hi], strict=True)
+
+    def whole(self, rows: Sequence[int]) -> float:
+        """The weight of the pairs at `rows` (one record's, with one customer) taken
+        together: each comparison at its best among them."""
+        if len(rows) == 1 or not self.parts.shape[1]:
+            return max(self.weights[k] for k in rows)
+        taken = self.parts[list(rows)]
+        # A pair's weight is the prior plus its parts: the prior is what the parts leave.
+        prior = self.weights[rows[0]] - float(taken[0].sum())
+        return prior + float(taken.max(axis=0).sum())
 
 
 def _positions(column: pa.ChunkedArray, ids: pa.Array) -> np.ndarray:
@@ -205,13 +225,22 @@ class GraphClusterer:
     # Internals.
 
     def _scored(self, number: int) -> dict[str, tuple[float, int]]:
-        """The best scored pair with each customer, by the customer's current id."""
+        """Each customer's weight as a whole, with its best-scored record, by the customer's
+        current id."""
+        graph = self.graph
         best: dict[str, tuple[float, int]] = {}
-        for earlier, weight in self.graph.back(number):
+        rows: dict[str, list[int]] = {}
+        lo = graph.start[number]
+        for k in range(lo, graph.start[number + 1]):
+            earlier, weight = graph.earlier[k], graph.weights[k]
             customer = self._owner[earlier]
+            rows.setdefault(customer, []).append(k)
             found = best.get(customer)
             if found is None or weight > found[0]:
                 best[customer] = (weight, earlier)
+        for customer, taken in rows.items():
+            if len(taken) > 1:
+                best[customer] = (graph.whole(taken), best[customer][1])
         return best
 
     def _chosen(self, holders: set[str], best: dict[str, tuple[float, int]]) -> list[str]:

@@ -9,6 +9,10 @@ proposes no pair, so a placeholder email on 50k rows or a store phone on every t
 costs nothing instead of a billion pairs. Each rule is rewritten onto a key column that is
 null where the key is too common; the comparisons still read the original columns, so the
 weights are Splink's own.
+
+Each pair also carries its weight per comparison (`w_<comparison>`, log2 of the Bayes factor
+with its term-frequency adjustment), so the clusterer can weigh a record against a customer
+as a whole, comparison by comparison (see `idres.resolver.domain.matching.whole`).
 """
 
 from __future__ import annotations
@@ -25,7 +29,27 @@ from idres.resolver.adapters.record_index import MAX_BLOCK
 from idres.resolver.domain.scoring import MatchModel
 
 PAIR_COLUMNS: tuple[str, str, str] = ("unique_id_l", "unique_id_r", "match_weight")
+PART_PREFIX = "w_"
 _KEY_SEPARATOR = "\x1f"
+
+
+def part_columns(model: Mapping[str, Any]) -> tuple[str, ...]:
+    """The per-comparison weight columns of the pairs, in the model's comparison order."""
+    return tuple(PART_PREFIX + name for name in MatchModel.from_splink(model).levels())
+
+
+def part_expressions(model: Mapping[str, Any], available: Sequence[str]) -> list[str]:
+    """SQL (DuckDB and Spark alike) for each comparison's weight from Splink's intermediate
+    columns: its level's match weight plus its term-frequency adjustment, if any."""
+    columns = set(available)
+    out = []
+    for column in part_columns(model):
+        name = column.removeprefix(PART_PREFIX)
+        weight = f"mw_{name}"
+        if f"mw_tf_adj_{name}" in columns:
+            weight += f" + coalesce(mw_tf_adj_{name}, 0)"
+        out.append(f"CAST({weight} AS FLOAT) AS {column}")
+    return out
 
 
 class Engine(StrEnum):
@@ -46,6 +70,7 @@ def capped_blocking(
     for name, key in columns.items():
         keyed = keyed.append_column(name, key)
     rewritten = dict(model)
+    rewritten["retain_intermediate_calculation_columns"] = True
     dialect = model.get("sql_dialect", "duckdb")
     rewritten["blocking_rules_to_generate_predictions"] = [
         {"blocking_rule": f"l.{name} = r.{name}", "sql_dialect": dialect} for name in columns
@@ -73,7 +98,7 @@ def score_pairs(
     engine: Engine = Engine.DUCKDB,
 ) -> pa.Table:
     """Every pair the model's (capped) blocking rules propose and that weighs at least `floor`:
-    `unique_id_l, unique_id_r, match_weight`, each pair once.
+    `unique_id_l, unique_id_r, match_weight` and the `part_columns`, each pair once.
 
     A floor at the possible-match threshold loses no decision: a lighter pair cannot make a
     candidate worth a look, and a customer holding a query value stays one without it."""
@@ -92,7 +117,9 @@ def _duckdb_pairs(frame: pa.Table, model: Mapping[str, Any], floor: float) -> pa
     try:
         linker = Linker(api.register(frame), dict(model), log_level=logging.WARNING)
         pairs = linker.inference.predict(threshold_match_weight=floor, warning_mode="never")
-        relation = pairs.as_duckdbpyrelation().select(", ".join(PAIR_COLUMNS))
+        predicted = pairs.as_duckdbpyrelation()
+        parts = part_expressions(model, predicted.columns)
+        relation = predicted.select(", ".join((*PAIR_COLUMNS, *parts)))
         table: pa.Table = relation.to_arrow_table()
     finally:
         # Its threads end here, not at some later collection: the clusterer forks next.

@@ -26,6 +26,7 @@ from splink import Linker
 from splink.backends.spark import SparkAPI, similarity_jar_location
 from sqlglot import exp
 
+from idres.ingest.pairs import part_columns, part_expressions
 from idres.resolver.domain.jaro_winkler import jaro_winkler
 
 MASTER_ENV = "IDRES_SPARK_MASTER"
@@ -158,7 +159,8 @@ def predict_pairs(
 ) -> pa.Table:
     """Splink's predict on Spark: every blocked pair of `frame` (a model frame,
     `idres.ingest.frame`) scoring at least `threshold_match_weight` under the DuckDB-form
-    `model`, as `PAIRS_SCHEMA` sorted by (unique_id_r, unique_id_l).
+    `model`, as `PAIRS_SCHEMA` and the per-comparison weights (`idres.ingest.pairs`), sorted
+    by (unique_id_r, unique_id_l).
 
     The views Splink made, and the Parquet files behind them, are dropped before returning,
     so that repeated calls on one session do not pile up.
@@ -171,13 +173,15 @@ def predict_pairs(
         predicted = linker.inference.predict(
             threshold_match_weight=threshold_match_weight, warning_mode="never"
         )
-        columns = PAIRS_SCHEMA.names
-        pairs = session.table(predicted.physical_name).select(*columns).toArrow()
+        found = session.table(predicted.physical_name)
+        parts = part_expressions(model, found.columns)
+        pairs = found.selectExpr(*PAIRS_SCHEMA.names, *parts).toArrow()
     finally:
         _drop(session, (_temporary_views(session) - before) | {table.physical_name})
-    return pairs.cast(PAIRS_SCHEMA).sort_by(
-        [("unique_id_r", "ascending"), ("unique_id_l", "ascending")]
-    )
+    schema = PAIRS_SCHEMA
+    for name in part_columns(model):
+        schema = schema.append(pa.field(name, pa.float32()))
+    return pairs.cast(schema).sort_by([("unique_id_r", "ascending"), ("unique_id_l", "ascending")])
 
 
 def _temporary_views(session: SparkSession) -> set[str]:

@@ -51,7 +51,14 @@ from idres.resolver.domain.matching import (
 )
 from idres.resolver.domain.normalize import NormalizationRules
 from idres.resolver.domain.profiles import Profile
-from idres.resolver.domain.records import Query, Record, parse_query, parse_record
+from idres.resolver.domain.records import (
+    Flagged,
+    Query,
+    Record,
+    parse_query,
+    parse_record,
+    warnings,
+)
 from idres.resolver.domain.scoring import Features, MatchModel, features
 from idres.resolver.settings import Settings
 
@@ -76,6 +83,9 @@ class Observation:
     absorbed: tuple[str, ...]
     statuses: dict[Identifier, IdentifierStatus]
     plan: Plan | None
+    record_id: str = ""
+    flagged: tuple[Flagged, ...] = ()
+    """The record's fields kept as given but not used to link."""
 
 
 class Resolver:
@@ -118,9 +128,7 @@ class Resolver:
         db = open_database(
             settings.database_url, settings.data_dir, pool_size=settings.pool_size, durable=durable
         )
-        rules = NormalizationRules(
-            default_region=settings.default_region, extra_placeholders=settings.placeholders
-        )
+        rules = settings.normalization_rules
         return cls(
             db,
             rules=rules,
@@ -179,7 +187,10 @@ class Resolver:
             )
         live = tx.lock_customers([customer]).get(customer) or customer
         states = tx.value_states([o.identifier for o in record.identifiers])
-        return Observation(live, Outcome.ALREADY_OBSERVED, (), _statuses(record, states), None)
+        statuses = _statuses(record, states)
+        return Observation(
+            live, Outcome.ALREADY_OBSERVED, (), statuses, None, record.record_id, record.flagged
+        )
 
     def _plan(
         self, tx: Transaction, record: Record, idents: list[Identifier], row: Features
@@ -237,7 +248,9 @@ class Resolver:
         tx.emit(EventType.LINKED, target, linked_payload(record, held, row))
         tx.flush()
         statuses = _statuses(record, states, shared)
-        return Observation(target, outcome, plan.absorbed, statuses, plan)
+        return Observation(
+            target, outcome, plan.absorbed, statuses, plan, record.record_id, record.flagged
+        )
 
     @staticmethod
     def _classify(
@@ -259,7 +272,15 @@ class Resolver:
     # --- read path --------------------------------------------------------------------
 
     def resolve_values(self, values: Mapping[str, str]) -> Plan:
-        return self.resolve(parse_query(values, self.rules))
+        return self.resolve(self.query(values))
+
+    def query(self, values: Mapping[str, str]) -> Query:
+        """A lookup as this deployment's rules read it: a bad field is flagged and the lookup
+        answered on the others. Raises ValidationError when every field given is bad."""
+        query = parse_query(values, self.rules)
+        if query.flagged and not query.identifiers and query.attributes.empty:
+            raise ValidationError(warnings(query.flagged))
+        return query
 
     def resolve(self, query: Query) -> Plan:
         idents = [o.identifier for o in query.identifiers]

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from idres.resolver.domain.errors import FieldViolation, ValidationError
 from idres.resolver.domain.matching import DEFAULT_THRESHOLDS, Thresholds
+from idres.resolver.domain.normalize import NormalizationRules, check_region
 
 PREFIX = "IDRES_"
 
@@ -35,7 +36,15 @@ class Settings:
     """Clients reconnect after this long, so new replicas behind a Service get traffic."""
 
     default_region: str = "GB"
-    """Region for phone numbers written without a country code."""
+    """Region for phone numbers written without a country code, when `phone_regions` is empty."""
+
+    phone_regions: tuple[str, ...] = ()
+    """Regions a phone number written without a country code may belong to, in order of
+    preference (comma-separated ISO 3166 codes, such as GB,US); empty means `default_region`."""
+
+    channel_regions: Mapping[str, str] = field(default_factory=dict)
+    """The region each channel's records point to when their country and postcode do not say
+    (comma-separated `channel:REGION` pairs, such as store_us:US,web_chat:GB)."""
 
     placeholders: frozenset[str] = field(default_factory=frozenset)
     """Extra placeholder values (comma-separated) that never link anyone."""
@@ -88,6 +97,7 @@ class Settings:
             settings.thresholds  # noqa: B018 (validates the three together)
         except ValueError as exc:
             problems.append(FieldViolation(PREFIX + "MATCH_THRESHOLD", str(exc)))
+        problems += _region_conflict(values, settings)
         if problems:
             raise ValidationError(problems)
         return settings
@@ -101,11 +111,23 @@ class Settings:
         )
 
     @property
+    def normalization_rules(self) -> NormalizationRules:
+        """The rules every identifier is normalized with; build once and share."""
+        return NormalizationRules(
+            phone_regions=self.phone_regions or (self.default_region,),
+            channel_regions=self.channel_regions,
+            extra_placeholders=self.placeholders,
+        )
+
+    @property
     def address(self) -> str:
         return f"{self.host}:{self.port}"
 
 
 def _parse(name: str, raw: str, cls: type[Settings]) -> Any:
+    special = _PARSERS.get(name)
+    if special is not None:
+        return special(raw)
     default = getattr(cls(), name)
     if isinstance(default, bool):
         return raw.strip().lower() in {"1", "true", "yes", "on"}
@@ -118,3 +140,59 @@ def _parse(name: str, raw: str, cls: type[Settings]) -> Any:
     if isinstance(default, frozenset):
         return frozenset(v.strip().lower() for v in raw.split(",") if v.strip())
     return raw
+
+
+def _region(raw: str) -> str:
+    return check_region(raw.strip().upper(), "region")
+
+
+def _regions(raw: str) -> tuple[str, ...]:
+    """`GB,US` as ("GB", "US"); codes are upper-cased, each named when it is unknown."""
+    regions = tuple(_region(code) for code in raw.split(",") if code.strip())
+    if not regions:
+        raise ValueError(f"no region in {raw!r}: list ISO 3166 codes such as GB,US")
+    for code in regions:
+        if regions.count(code) > 1:
+            raise ValueError(f"region {code!r} is listed twice")
+    return regions
+
+
+def _channel_regions(raw: str) -> dict[str, str]:
+    """`store_us:US,web_chat:GB` as {"store_us": "US", "web_chat": "GB"}."""
+    channels: dict[str, str] = {}
+    for entry in (each.strip() for each in raw.split(",")):
+        if not entry:
+            continue
+        channel, colon, region = (part.strip() for part in entry.partition(":"))
+        if not colon or not channel or not region:
+            raise ValueError(f"{entry!r} is not channel:REGION, such as store_us:US")
+        if channel.lower() in channels:
+            raise ValueError(f"channel {channel!r} is given twice")
+        try:
+            channels[channel.lower()] = _region(region)
+        except ValueError as exc:
+            raise ValueError(f"channel {channel!r}: {exc}") from None
+    return channels
+
+
+_PARSERS: dict[str, Callable[[str], Any]] = {
+    "default_region": _region,
+    "phone_regions": _regions,
+    "channel_regions": _channel_regions,
+}
+
+
+def _region_conflict(values: Mapping[str, Any], settings: Settings) -> list[FieldViolation]:
+    """Both region variables given, disagreeing on the region tried first."""
+    if "default_region" not in values or not settings.phone_regions:
+        return []
+    if settings.default_region == settings.phone_regions[0]:
+        return []
+    listed = ",".join(settings.phone_regions)
+    return [
+        FieldViolation(
+            PREFIX + "DEFAULT_REGION",
+            f"{settings.default_region!r} is not the first of {PREFIX}PHONE_REGIONS ({listed}): "
+            "set only one of the two",
+        )
+    ]

@@ -13,7 +13,7 @@ import psycopg
 from idres.resolver.adapters.store import Store, feature_rows
 from idres.resolver.domain.chain import RecordLink
 from idres.resolver.domain.identifiers import Identifier, IdentifierKind
-from idres.resolver.domain.records import Attributes
+from idres.resolver.domain.records import Attributes, Flagged
 from idres.resolver.domain.scoring import Contribution, Features
 
 
@@ -28,6 +28,8 @@ class RecordView:
     features: Features
     active: frozenset[Identifier]
     """Its identifiers that may link today (neither placeholder nor shared)."""
+    flagged: tuple[Flagged, ...] = ()
+    """Its fields kept as given but not used to link."""
 
 
 class LinkStore:
@@ -52,7 +54,9 @@ class LinkReader:
         if row is None:
             return None
         active = self._active(row.record_id)
-        return RecordView(row.record_id, row.customer_id, row.attributes, row.features, active)
+        return RecordView(
+            row.record_id, row.customer_id, row.attributes, row.features, active, row.flagged
+        )
 
     def _active(self, record_id: str) -> frozenset[Identifier]:
         rows = self.conn.execute(

@@ -24,7 +24,7 @@ from idres.resolver.domain.events import ChangeEvent, EventType, new_customer_id
 from idres.resolver.domain.identifiers import Identifier, IdentifierKind, IdentifierStatus
 from idres.resolver.domain.linking import Link, ValueState
 from idres.resolver.domain.profiles import Profile
-from idres.resolver.domain.records import Attributes, Observed, Query, Record
+from idres.resolver.domain.records import Attributes, Flagged, Observed, Query, Record
 from idres.resolver.domain.scoring import Features, features
 
 # Observe takes this lock shared and a bulk load exclusive (see `bulk_store`).
@@ -33,8 +33,10 @@ RETRYABLE = (psycopg.errors.SerializationFailure, psycopg.errors.DeadlockDetecte
 
 
 RECORD_COLUMNS = (
-    "record_id, customer_id, channel, ts, given_name, surname, dob, postcode, fingerprint"
+    "record_id, customer_id, channel, ts, given_name, surname, dob, postcode, fingerprint,"
+    " street_number, street, locality, state, flagged"
 )
+_ATTRIBUTE_COLUMNS = "given_name, surname, dob, postcode, street_number, street, locality, state"
 
 
 def record_row(record: Record, customer_id: str) -> tuple[Any, ...]:
@@ -50,7 +52,17 @@ def record_row(record: Record, customer_id: str) -> tuple[Any, ...]:
         a.dob,
         a.postcode,
         record.fingerprint,
+        *a.address,
+        flagged_json(record.flagged),
     )
+
+
+def flagged_json(flagged: Sequence[Flagged]) -> Jsonb:
+    return Jsonb([[f.field, f.raw, f.reason] for f in flagged])
+
+
+def flagged_of(rows: Sequence[Sequence[str]] | None) -> tuple[Flagged, ...]:
+    return tuple(Flagged(str(f), str(raw), str(why)) for f, raw, why in rows or ())
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +74,7 @@ class StoredRecord:
     attributes: Attributes
     identifiers: tuple[tuple[Identifier, bool], ...]
     fingerprint: str
+    flagged: tuple[Flagged, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,7 +231,7 @@ class Transaction:
 
     def insert_record(self, record: Record, customer_id: str) -> None:
         self._write(
-            f"INSERT INTO records ({RECORD_COLUMNS}) VALUES ({', '.join(['%s'] * 9)})",
+            f"INSERT INTO records ({RECORD_COLUMNS}) VALUES ({', '.join(['%s'] * 14)})",
             record_row(record, customer_id),
         )
         if record.identifiers:
@@ -366,11 +379,18 @@ class Store:
             idents.setdefault(rid, []).append((_ident(kind, value), placeholder))
         return tuple(
             StoredRecord(
-                rid, cid, channel, ts, Attributes(g, s, d, p), tuple(idents.get(rid, ())), fp
+                rid,
+                cid,
+                channel,
+                ts,
+                Attributes(*attributes),
+                tuple(idents.get(rid, ())),
+                fp,
+                flagged_of(flagged),
             )
-            for rid, cid, channel, ts, g, s, d, p, fp in conn.execute(
-                "SELECT record_id, customer_id, channel, ts, given_name, surname, dob, postcode,"
-                " fingerprint FROM records WHERE customer_id = %s ORDER BY ts, record_id",
+            for rid, cid, channel, ts, fp, flagged, *attributes in conn.execute(
+                "SELECT record_id, customer_id, channel, ts, fingerprint, flagged,"
+                f" {_ATTRIBUTE_COLUMNS} FROM records WHERE customer_id = %s ORDER BY ts, record_id",
                 (customer_id,),
             )
         )
@@ -402,9 +422,10 @@ class Store:
 
 _NOT_PLACEHOLDER = "FILTER (WHERE ri.kind IS NOT NULL AND NOT ri.placeholder)"
 _RECORD_ROWS = (
-    "SELECT r.record_id, r.customer_id, r.given_name, r.surname, r.dob, r.postcode,"
+    "SELECT r.record_id, r.customer_id, r.flagged,"
     f" coalesce(array_agg(ri.kind ORDER BY ri.kind) {_NOT_PLACEHOLDER}, '{{}}'),"
-    f" coalesce(array_agg(ri.value ORDER BY ri.kind) {_NOT_PLACEHOLDER}, '{{}}')"
+    f" coalesce(array_agg(ri.value ORDER BY ri.kind) {_NOT_PLACEHOLDER}, '{{}}'),"
+    " r.given_name, r.surname, r.dob, r.postcode, r.street_number, r.street, r.locality, r.state"
     " FROM records r LEFT JOIN record_identifiers ri USING (record_id)"
 )
 
@@ -417,6 +438,7 @@ class FeatureRow:
     customer_id: str
     attributes: Attributes
     features: Features
+    flagged: tuple[Flagged, ...] = ()
 
 
 def feature_rows(
@@ -426,13 +448,15 @@ def feature_rows(
     model features built from the normalized values the store keeps."""
     where = f" WHERE {condition}" if condition else ""
     cursor.execute(_RECORD_ROWS + where + " GROUP BY r.record_id", params)
-    for rid, cid, given, surname, dob, postcode, kinds, values in cursor:
-        attributes = Attributes(given, surname, dob, postcode)
+    for rid, cid, flagged, kinds, values, *parts in cursor:
+        attributes = Attributes(*parts)
         observed = tuple(
             Observed(_ident(k, v), placeholder=False) for k, v in zip(kinds, values, strict=True)
         )
-        row = features(Query(attributes, observed))
-        yield FeatureRow(rid, cid, attributes, {k: v for k, v in row.items() if v is not None})
+        kept = flagged_of(flagged)
+        row = features(Query(attributes, observed, kept))
+        values = {k: v for k, v in row.items() if v is not None}
+        yield FeatureRow(rid, cid, attributes, values, kept)
 
 
 def link_parts(link: Link) -> tuple[float, float, bool, Jsonb]:

@@ -8,6 +8,9 @@ weighs them with the Fellegi-Sunter model:
   shared surname, postcode and landline would otherwise outvote a different first name;
 - an exact match on a personal identifier (email, handle, card) that the deterministic rules
   accept is a sure link, kept as evidence beside the model's weight;
+- a candidate is weighed as a whole customer (`whole`): each comparison at its best level
+  among the customer's records, so a caller who gives a name, a postcode and a new phone is
+  found through the records that hold the name and the postcode;
 - the best remaining candidate at or above the match threshold wins; between the possible and
   match thresholds, or when the query shares only a household's kind of identifier (a phone, a
   device) with a customer, the answer is a possible match;
@@ -34,6 +37,7 @@ from idres.resolver.domain.linking import (
 from idres.resolver.domain.profiles import Profile, contradict
 from idres.resolver.domain.records import Query
 from idres.resolver.domain.scoring import (
+    Contribution,
     Features,
     MatchModel,
     Score,
@@ -103,11 +107,15 @@ class Scorer:
 
     def best(self, features: Features, candidate: Candidate) -> tuple[str, Score] | None:
         best: tuple[str, Score] | None = None
+        scores = []
         for record_id, other in candidate.records:
             score = self.model.score(features, other, self.tf)
+            scores.append(score)
             if best is None or score.match_weight > best[1].match_weight:
                 best = (record_id, score)
-        return best
+        if best is None or len(scores) == 1:
+            return best
+        return best[0], whole(self.model.prior_weight, scores)
 
     def direct(self, a: Candidate, b: Candidate) -> float:
         weight = -float("inf")
@@ -115,6 +123,22 @@ class Scorer:
             for _, right in b.records:
                 weight = max(weight, self.model.score(left, right, self.tf).match_weight)
         return weight
+
+
+def whole(prior_weight: float, scores: Sequence[Score]) -> Score:
+    """A query against a customer as a whole, from its scores against each of the customer's
+    records: every comparison at its best level among them. A field one record lacks or got
+    wrong is no evidence against the customer when another record agrees, and agreements found
+    in different records add up, as they would in one record that held them all."""
+    best: dict[str, Contribution] = {}
+    for score in scores:
+        for part in score.contributions:
+            found = best.get(part.comparison)
+            if found is None or part.match_weight > found.match_weight:
+                best[part.comparison] = part
+    parts = tuple(best.values())
+    total = prior_weight + sum(part.match_weight for part in parts)
+    return Score(total, probability(total), parts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,17 +270,22 @@ def _merge_group(
     direct: DirectEvidence,
 ) -> list[str]:
     """Grows the merge set from the best candidate: a rival joins only when it contradicts no
-    member and the evidence straight between it and a member is strong (or both are sure links
-    through the query's personal identifiers)."""
+    member and either the evidence straight between it and a member is strong, or the query
+    links to both strongly and to one of them through a personal identifier."""
     group = [best.customer_id]
     combined = Profile("", 0)
     combined.absorb(candidates[best.customer_id].profile)
     sure = {best.customer_id} if best.sure else set()
+    firm = best.sure or best.probability >= thresholds.merge
     for rival in rivals:
         candidate = candidates[rival.customer_id]
         if contradict(combined, candidate.profile):
             continue
-        strong = rival.sure and bool(sure)
+        # The query bridges them: its own personal identifier on one side, and on the other
+        # a second one or a model weight strong enough to merge on.
+        strong = (rival.sure and (bool(sure) or firm)) or (
+            bool(sure) and rival.probability >= thresholds.merge
+        )
         if not strong:
             weight = max(direct(candidates[member], candidate) for member in group)
             strong = probability(weight) >= thresholds.merge

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from datetime import date
 from functools import lru_cache
@@ -21,9 +22,9 @@ _NICKNAMES: dict[str, tuple[str, ...]] = {
     "catherine": ("cath", "cathy", "kate", "katie", "cat"),
     "richard": ("rick", "ricky", "dick", "rich", "richie"),
     "thomas": ("tom", "tommy"),
-    "michael": ("mike", "mick", "mickey"),
+    "michael": ("mike", "mick", "mickey", "mikey"),
     "christopher": ("chris", "kit"),
-    "jennifer": ("jen", "jenny"),
+    "jennifer": ("jen", "jenny", "jenn"),
     "alexander": ("alex", "sandy", "xander"),
     "alexandra": ("alex", "sandra", "lexi"),
     "anthony": ("tony", "ant"),
@@ -43,7 +44,8 @@ _NICKNAMES: dict[str, tuple[str, ...]] = {
     "victoria": ("vicky", "tori"),
     "rebecca": ("becky", "becca"),
     "susan": ("sue", "susie"),
-    "patricia": ("pat", "patty", "trish"),
+    "patricia": ("pat", "patty", "trish", "tricia"),
+    "patrick": ("pat", "paddy"),
     "deborah": ("debbie", "deb"),
     "charlotte": ("charlie", "lottie"),
     "charles": ("charlie", "chuck"),
@@ -73,7 +75,93 @@ _NICKNAMES: dict[str, tuple[str, ...]] = {
     "georgina": ("george", "georgie"),
     "lawrence": ("larry",),
     "terence": ("terry",),
+    "michelle": ("shelly", "shelley", "shell"),
+    "pamela": ("pam",),
+    "kimberly": ("kim",),
+    "christine": ("chris", "tina", "chrissy"),
+    "christina": ("chris", "tina", "chrissy"),
+    "nathaniel": ("nate", "nat"),
+    "nathan": ("nate",),
+    "zachary": ("zach", "zack"),
+    "jacob": ("jake",),
+    "joshua": ("josh",),
+    "douglas": ("doug",),
+    "raymond": ("ray",),
+    "leonard": ("len", "lenny", "leo"),
+    "cynthia": ("cindy",),
+    "barbara": ("barb", "babs"),
+    "dorothy": ("dot", "dotty", "dottie"),
+    "judith": ("judy",),
+    "caroline": ("carrie", "caz"),
+    "carolyn": ("carrie",),
+    "sandra": ("sandy",),
+    "teresa": ("terri", "tess", "tessa"),
+    "theresa": ("terri", "tess", "tessa"),
+    "valerie": ("val",),
+    "vincent": ("vince", "vinny"),
+    "walter": ("walt", "wally"),
+    "harold": ("harry", "hal"),
+    "eugene": ("gene",),
+    "angela": ("angie",),
+    "melissa": ("mel", "missy"),
+    "melanie": ("mel",),
+    "amanda": ("mandy",),
+    "allison": ("ali", "allie"),
+    "alison": ("ali", "allie"),
+    "danielle": ("dani",),
+    "gabrielle": ("gabby",),
+    "gabriel": ("gabe",),
+    "nicole": ("nicky", "nikki"),
+    "jeffrey": ("jeff",),
+    "geoffrey": ("geoff",),
+    "russell": ("russ",),
+    "randall": ("randy",),
+    "rodney": ("rod",),
+    "gerald": ("gerry", "jerry"),
+    "jacqueline": ("jackie", "jacqui"),
+    "tiffany": ("tiff",),
+    "frances": ("fran", "frankie"),
+    "francis": ("frank", "frankie"),
+    "kathleen": ("kath", "kathy", "katie"),
+    "mary": ("molly", "polly", "mae"),
+    "ashley": ("ash",),
+    "beverly": ("bev",),
+    "cameron": ("cam",),
+    "clifford": ("cliff",),
+    "dennis": ("denny",),
+    "stuart": ("stu",),
+    "stewart": ("stu",),
+    "trevor": ("trev",),
+    "wesley": ("wes",),
 }
+
+PLACEHOLDER_NAMES = frozenset(
+    {
+        "guest",
+        "unknown",
+        "customer",
+        "cash",
+        "cash customer",
+        "valued customer",
+        "anon",
+        "anonymous",
+        "test",
+        "none",
+        "na",
+        "n a",
+        "no name",
+        "not given",
+        "mr",
+        "mrs",
+        "ms",
+        "miss",
+        "dr",
+        "sir",
+        "madam",
+        "xxx",
+    }
+)
+"""What tills and agents type when they have no name: never evidence of a person."""
 
 
 def _build_groups() -> dict[str, frozenset[str]]:
@@ -139,5 +227,41 @@ def surnames_agree(a: str, b: str) -> bool:
 
 
 def dobs_agree(a: date, b: date) -> bool:
-    """Equal, or day and month swapped (a common keying error)."""
-    return a == b or (a.year == b.year and a.month == b.day and a.day == b.month)
+    """Equal, day and month swapped, or one of year, month and day mistyped: a keying error
+    is no proof of another person, while a sibling or a parent differs in more than one."""
+    if a == b or (a.year == b.year and a.month == b.day and a.day == b.month):
+        return True
+    return (a.year == b.year) + (a.month == b.month) + (a.day == b.day) >= 2
+
+
+def placeholder_name(name: str) -> bool:
+    return fold(name).strip() in PLACEHOLDER_NAMES
+
+
+_HANDLE_SEPARATORS = re.compile(r"[._]+")
+_NOT_NAME = re.compile(r"[^\w\s,.'\-]|_")  # symbols and emoji; `_` only joins handle words
+_DIGITS = re.compile(r"\d+")
+
+
+def display_name(text: str) -> tuple[str, str]:
+    """(given name, surname) of a name as people write it in one field: "Smith, John",
+    "Bob S.", "John Smith", a handle such as "john.smith_82" or "@jsmith"; either part may be
+    empty. Digits are dropped only where the text reads as a handle."""
+    text = _NOT_NAME.sub(" ", text.replace("_", ".")).strip().lstrip("@").strip()
+    if "," in text:
+        surname, _, given = text.partition(",")
+        first = _words(given)
+        return (first[0] if first else ""), " ".join(_words(surname))
+    if " " not in text and _HANDLE_SEPARATORS.search(text):
+        words = [w for w in _HANDLE_SEPARATORS.split(_DIGITS.sub("", text)) if w]
+        if len(words) >= 2:
+            return words[0], words[-1]
+        return (words[0], "") if words else ("", "")
+    words = _words(text)
+    if not words:
+        return "", ""
+    return words[0], words[-1] if len(words) > 1 else ""
+
+
+def _words(text: str) -> list[str]:
+    return [w.strip(".'-") for w in text.split() if w.strip(".'-")]

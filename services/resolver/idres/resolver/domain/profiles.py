@@ -53,17 +53,30 @@ def profile_of(attributes: Attributes) -> Profile:
     return profile
 
 
+SURE_IDENTIFIERS = 2
+"""Identifiers in common that outweigh a given name that differs: a nickname no table knows
+("Pat" for Patrick) or a typo is likelier than a second person with the same email and
+phone."""
+
+
 def contradict(a: Profile, b: Profile) -> str:
     """Why `a` and `b` cannot be one person, or "" when nothing says so."""
     if a.dobs and b.dobs and not any(dobs_agree(x, y) for x in a.dobs for y in b.dobs):
         return "dates of birth differ"
-    if (
-        a.given_names
-        and b.given_names
-        and not any(given_names_agree(x, y) for x in a.given_names for y in b.given_names)
-    ):
+    if a.given_names and b.given_names and not _names_meet(a, b):
+        if len(a.identifiers & b.identifiers) >= SURE_IDENTIFIERS:
+            return ""
         return "given names differ"
     return ""
+
+
+def _names_meet(a: Profile, b: Profile) -> bool:
+    """A given name in common, or the two fields swapped ("Kelly Dave" for Dave Kelly)."""
+    if any(given_names_agree(x, y) for x in a.given_names for y in b.given_names):
+        return True
+    return any(surnames_agree(x, y) for x in a.given_names for y in b.surnames) and any(
+        surnames_agree(x, y) for x in a.surnames for y in b.given_names
+    )
 
 
 def corroborate(a: Profile, b: Profile) -> bool:

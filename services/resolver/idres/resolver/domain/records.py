@@ -1,17 +1,27 @@
-"""Records: one observation from one channel, validated and normalized as a whole."""
+"""Records: one observation from one channel, validated and normalized field by field.
+
+Tolerance at the edge: a record with a usable id always parses. A field that does not
+validate is kept raw with its reason (`Flagged`) and is not used to link, so one mistyped
+phone never costs the customer the rest of the record.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import TypeVar
-
 from idres.resolver.domain.errors import FieldViolation, InvalidValue, ValidationError
 from idres.resolver.domain.identifiers import Identifier, IdentifierKind
-from idres.resolver.domain.normalize import DEFAULT_RULES, NormalizationRules, normalize
+from idres.resolver.domain.names import display_name, placeholder_name
+from idres.resolver.domain.normalize import (
+    DEFAULT_RULES,
+    NormalizationRules,
+    normalize,
+    normalize_postcode,
+    region_of,
+)
 
 CANONICAL_COLUMNS: tuple[str, ...] = (
     "record_id",
@@ -27,7 +37,15 @@ CANONICAL_COLUMNS: tuple[str, ...] = (
     "handle_platform",
     "device_id",
     "loyalty_card",
+    "street_number",
+    "street",
+    "locality",
+    "state",
+    "country",
 )
+"""The record schema; every column optional but the id. `country` only tells which region a
+record's phone and postcode are read in."""
+ADDRESS_FIELDS: tuple[str, ...] = ("street_number", "street", "locality", "state")
 IDENTIFIER_FIELDS: dict[str, IdentifierKind] = {
     "email": IdentifierKind.EMAIL,
     "phone": IdentifierKind.PHONE,
@@ -40,7 +58,10 @@ MAX_TEXT = 256
 _SPACES = re.compile(r"\s+")
 _RECORD_ID = re.compile(r"^[\w.:@/#+=-]{1,128}$")
 _EARLIEST_DOB = date(1900, 1, 1)
-T = TypeVar("T")
+PLACEHOLDER_DOBS = frozenset({date(1900, 1, 1), date(1901, 1, 1), date(1970, 1, 1)})
+"""Dates systems fill in for "unknown" (and the Unix epoch): far more common than any birthday."""
+_DIGIT = re.compile(r"\d")
+_SYMBOLS = re.compile(r"[^\w\s,.'\-]|_")
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,10 +72,38 @@ class Attributes:
     surname: str = ""
     dob: date | None = None
     postcode: str = ""
+    street_number: str = ""
+    street: str = ""
+    locality: str = ""
+    state: str = ""
+    """State, county or province."""
 
     @property
     def empty(self) -> bool:
-        return not (self.given_name or self.surname or self.dob or self.postcode)
+        return not (
+            self.given_name
+            or self.surname
+            or self.dob
+            or self.postcode
+            or self.street
+            or self.locality
+            or self.street_number
+            or self.state
+        )
+
+    @property
+    def address(self) -> tuple[str, str, str, str]:
+        return (self.street_number, self.street, self.locality, self.state)
+
+
+@dataclass(frozen=True, slots=True)
+class Flagged:
+    """A field kept as given but not used to link, and why: a warning, never a rejection."""
+
+    field: str
+    """The record column, such as `phone`."""
+    raw: str
+    reason: str
 
 
 _EMPTY = Attributes()
@@ -75,6 +124,7 @@ class Query:
 
     attributes: Attributes
     identifiers: tuple[Observed, ...]
+    flagged: tuple[Flagged, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +145,10 @@ class Record:
     def identifiers(self) -> tuple[Observed, ...]:
         return self.query.identifiers
 
+    @property
+    def flagged(self) -> tuple[Flagged, ...]:
+        return self.query.flagged
+
 
 def parse_record(
     values: Mapping[str, str],
@@ -103,52 +157,55 @@ def parse_record(
     prefix: str = "record.",
     now: datetime | None = None,
 ) -> Record:
-    """Validates a canonical-schema mapping; every bad field is reported, not just the first."""
-    problems: list[FieldViolation] = []
+    """A canonical-schema mapping as a record: raises ValidationError only for a missing or
+    malformed record id; any other bad field is flagged (see `Flagged`)."""
     record_id = _text(values.get("record_id"))
     if not record_id:
-        problems.append(FieldViolation(prefix + "record_id", "required"))
-    elif not _RECORD_ID.match(record_id):
-        problems.append(
-            FieldViolation(prefix + "record_id", "1-128 letters, digits or ._:@/#+=- characters")
+        raise ValidationError([FieldViolation(prefix + "record_id", "required")])
+    if not _RECORD_ID.match(record_id):
+        raise ValidationError(
+            [FieldViolation(prefix + "record_id", "1-128 letters, digits or ._:@/#+=- characters")]
         )
-    ts = _field(problems, prefix + "ts", lambda: parse_ts(values.get("ts"), now))
-    query = _parse_query(values, rules, prefix, problems)
-    if problems or query is None or ts is None:
-        raise ValidationError(problems)
+    flagged: list[Flagged] = []
+    stamp = _text(values.get("ts"))
+    try:
+        ts = parse_ts(stamp, now)
+    except InvalidValue as exc:
+        flagged.append(Flagged("ts", stamp, str(exc)))
+        ts, stamp = now or datetime.now(UTC), ""
+    query = _parse_query(values, rules, flagged)
     channel = _clean(values.get("channel")).lower()
     # A retry without a timestamp is the same observation, though "now" has moved on.
-    stamp = ts.isoformat() if _text(values.get("ts")) else ""
+    stamp = ts.isoformat() if stamp else ""
     return Record(record_id, channel, ts, query, _fingerprint(channel, stamp, query))
 
 
-def parse_query(
-    values: Mapping[str, str], rules: NormalizationRules = DEFAULT_RULES, *, prefix: str = ""
-) -> Query:
-    problems: list[FieldViolation] = []
-    query = _parse_query(values, rules, prefix, problems)
-    if problems or query is None:
-        raise ValidationError(problems)
-    return query
+def parse_query(values: Mapping[str, str], rules: NormalizationRules = DEFAULT_RULES) -> Query:
+    """What a lookup carries; fields that do not validate are flagged, never raised."""
+    return _parse_query(values, rules, [])
+
+
+def warnings(flagged: tuple[Flagged, ...], prefix: str = "") -> tuple[FieldViolation, ...]:
+    """Flagged fields as field violations, for a response or a summary to name."""
+    return tuple(FieldViolation(prefix + f.field, f.reason) for f in flagged)
 
 
 def _parse_query(
-    values: Mapping[str, str],
-    rules: NormalizationRules,
-    prefix: str,
-    problems: list[FieldViolation],
-) -> Query | None:
-    before = len(problems)
+    values: Mapping[str, str], rules: NormalizationRules, flagged: list[Flagged]
+) -> Query:
     get = values.get
+    region = None
+    if get("phone") or get("postcode"):
+        region = region_of(
+            _text(get("postcode")),
+            country=_text(get("country")),
+            channel=_text(get("channel")).lower(),
+            rules=rules,
+        )
     # Lookups carry one or two fields: empty ones must cost next to nothing.
     attributes = _EMPTY
-    if get("given_name") or get("surname") or get("dob") or get("postcode"):
-        attributes = Attributes(
-            given_name=_name(problems, prefix + "given_name", get("given_name")),
-            surname=_name(problems, prefix + "surname", get("surname")),
-            dob=_field(problems, prefix + "dob", lambda: parse_dob(get("dob"))),
-            postcode=_clean(get("postcode")).upper(),
-        )
+    if any(get(name) for name in _ATTRIBUTE_FIELDS):
+        attributes = _attributes(values, region, flagged)
     observed: list[Observed] = []
     for name, kind in IDENTIFIER_FIELDS.items():
         raw = get(name)
@@ -156,16 +213,66 @@ def _parse_query(
             continue
         platform = _text(get("handle_platform")) or None if kind is _HANDLE else None
         try:
-            found = normalize(kind, raw, platform=platform, rules=rules)
+            found = normalize(kind, raw, platform=platform, rules=rules, region=region)
         except InvalidValue as exc:
-            problems.append(FieldViolation(prefix + name, str(exc)))
+            flagged.append(Flagged(name, raw[:MAX_TEXT], str(exc)))
             continue
         observed.append(Observed(found.identifier, found.placeholder))
-    if len(problems) > before:
-        return None
     if len(observed) > 1:
         observed = sorted(set(observed), key=lambda o: o.identifier)
-    return Query(attributes, tuple(observed))
+    return Query(attributes, tuple(observed), tuple(flagged))
+
+
+_ATTRIBUTE_FIELDS = ("given_name", "surname", "dob", "postcode", *ADDRESS_FIELDS)
+
+
+def _attributes(
+    values: Mapping[str, str], region: str | None, flagged: list[Flagged]
+) -> Attributes:
+    given, surname = _names(_clean(values.get("given_name")), _clean(values.get("surname")))
+    return Attributes(
+        given_name=_checked_name("given_name", given, flagged),
+        surname=_checked_name("surname", surname, flagged),
+        dob=_dob(_text(values.get("dob")), flagged),
+        postcode=normalize_postcode(_clean(values.get("postcode")), region),
+        street_number=_clean(values.get("street_number")).upper(),
+        street=_clean(values.get("street")),
+        locality=_clean(values.get("locality")),
+        state=_clean(values.get("state")),
+    )
+
+
+def _names(given: str, surname: str) -> tuple[str, str]:
+    """A display name in the given-name field alone is split as people write it, and
+    "Smith," + "John" across the two fields is John Smith."""
+    if not surname:
+        return display_name(given) if given else ("", "")
+    if given.endswith(","):
+        given, surname = surname, given.rstrip(",")
+    return _SYMBOLS.sub(" ", given).strip(), _SYMBOLS.sub(" ", surname).strip()
+
+
+def _checked_name(field: str, text: str, flagged: list[Flagged]) -> str:
+    text = _SPACES.sub(" ", text)
+    if _DIGIT.search(text):
+        flagged.append(Flagged(field, text, "a name has no digits"))
+        return ""
+    if text and placeholder_name(text):
+        flagged.append(Flagged(field, text, "a placeholder, not a name"))
+        return ""
+    return text
+
+
+def _dob(text: str, flagged: list[Flagged]) -> date | None:
+    try:
+        dob = parse_dob(text)
+    except InvalidValue as exc:
+        flagged.append(Flagged("dob", text[:MAX_TEXT], str(exc)))
+        return None
+    if dob in PLACEHOLDER_DOBS:
+        flagged.append(Flagged("dob", text, "a placeholder date, not a birthday"))
+        return None
+    return dob
 
 
 def parse_ts(raw: str | None, now: datetime | None = None) -> datetime:
@@ -192,21 +299,6 @@ def parse_dob(raw: str | None) -> date | None:
     return dob
 
 
-def _name(problems: list[FieldViolation], field: str, raw: str | None) -> str:
-    text = _clean(raw)
-    if any(ch.isdigit() for ch in text):
-        problems.append(FieldViolation(field, "a name has no digits"))
-    return text
-
-
-def _field(problems: list[FieldViolation], field: str, parse: Callable[[], T]) -> T | None:
-    try:
-        return parse()
-    except InvalidValue as exc:
-        problems.append(FieldViolation(field, str(exc)))
-        return None
-
-
 def _text(raw: str | None) -> str:
     return (raw or "").strip()[: MAX_TEXT * 4]
 
@@ -219,4 +311,8 @@ def _fingerprint(channel: str, stamp: str, query: Query) -> str:
     a = query.attributes
     parts = [channel, stamp, a.given_name, a.surname, str(a.dob), a.postcode]
     parts += [o.identifier.key for o in query.identifiers]
+    # Appended only when present, so records stored before these fields keep their prints.
+    if any(a.address):
+        parts += a.address
+    parts += [f"{f.field}={f.raw}" for f in query.flagged]
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:32]

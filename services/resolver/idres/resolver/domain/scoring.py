@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import re
+import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -23,10 +24,19 @@ from idres.resolver.domain.levels import (
 )
 from idres.resolver.domain.names import fold, nickname_group
 from idres.resolver.domain.normalize import DEFAULT_RULES, NormalizationRules
-from idres.resolver.domain.records import FIELD_OF_KIND, Query, Record, parse_query
+from idres.resolver.domain.records import (
+    FIELD_OF_KIND,
+    Attributes,
+    Query,
+    Record,
+    parse_query,
+)
 
 Features = Mapping[str, str | None]
 IDENTIFIER_COLUMNS: tuple[str, ...] = ("email", "phone", "handle", "device_id", "loyalty_card")
+ADDRESS_COLUMNS: tuple[str, ...] = ("street_number", "street", "street_word", "locality", "state")
+"""The address as the model compares it; `street_word` is the street's main word (see
+`address_parts`)."""
 FEATURE_COLUMNS: tuple[str, ...] = (
     *IDENTIFIER_COLUMNS,
     "given_name",
@@ -37,7 +47,33 @@ FEATURE_COLUMNS: tuple[str, ...] = (
     "postcode",
     "postcode_sector",
     "postcode_district",
+    *ADDRESS_COLUMNS,
 )
+# Street types as one spelling each, so "Ainslie Avenue" is "ainslie ave" as written at a till;
+# they are not a street's main word.
+_STREET_TYPES: dict[str, str] = {
+    **dict.fromkeys(("street", "st", "str"), "st"),
+    **dict.fromkeys(("road", "rd"), "rd"),
+    **dict.fromkeys(("avenue", "ave", "av"), "ave"),
+    **dict.fromkeys(("place", "pl"), "pl"),
+    **dict.fromkeys(("crescent", "cres", "cr"), "cres"),
+    **dict.fromkeys(("court", "ct"), "ct"),
+    **dict.fromkeys(("circuit", "cct"), "cct"),
+    **dict.fromkeys(("close", "cl"), "cl"),
+    **dict.fromkeys(("drive", "dr"), "dr"),
+    **dict.fromkeys(("lane", "ln"), "ln"),
+    **dict.fromkeys(("terrace", "tce", "ter"), "tce"),
+    **dict.fromkeys(("parade", "pde"), "pde"),
+    **dict.fromkeys(("boulevard", "blvd"), "blvd"),
+    **dict.fromkeys(("highway", "hwy"), "hwy"),
+    **dict.fromkeys(("grove", "gr"), "gr"),
+    **dict.fromkeys(("square", "sq"), "sq"),
+    **dict.fromkeys(("circle", "cir"), "cir"),
+    **dict.fromkeys(("parkway", "pkwy"), "pkwy"),
+    **dict.fromkeys(("gardens", "garden", "gdns"), "gdns"),
+    **{word: word for word in ("way", "walk", "row", "mews", "esplanade", "retreat", "rise")},
+}
+_NOT_MAIN = frozenset({*_STREET_TYPES, "the", "of", "and"})
 _EQUALITY = re.compile(r'^\(?\s*l\."?([a-z_][a-z0-9_]*)"?\s*=\s*r\."?\1"?\s*\)?$', re.I)
 _AND_SPLIT = re.compile(r"\s+and\s+", re.I)
 _UK_POSTCODE = re.compile(r"^([A-Z]{1,2}[0-9][A-Z0-9]?)([0-9][A-Z]{2})$")
@@ -65,7 +101,7 @@ def features(
     out["given_name"] = given = _folded(attributes.given_name)
     out["given_name_group"] = nickname_group(given) if given else None
     out["given_name_initial"] = given[0] if given else None
-    out["surname"] = _folded(attributes.surname)
+    out["surname"] = _surname(attributes.surname)
     out["dob"] = attributes.dob.isoformat() if attributes.dob else None
     postcode, sector, district = postcode_parts(attributes.postcode)
     out["postcode"], out["postcode_sector"], out["postcode_district"] = (
@@ -73,11 +109,53 @@ def features(
         sector,
         district,
     )
+    out.update(zip(ADDRESS_COLUMNS, address_parts(attributes), strict=True))
     return out
 
 
 def _folded(name: str) -> str | None:
     return " ".join(fold(name).split()) or None
+
+
+def _surname(name: str) -> str | None:
+    """A single letter is an initial ("Bob S."): it would agree with every S surname."""
+    folded = _folded(name)
+    return folded if folded and len(folded) > 1 else None
+
+
+def address_parts(
+    attributes: Attributes,
+) -> tuple[str | None, str | None, str | None, str | None, str | None]:
+    """(street_number, street, street_word, locality, state), folded as addresses are
+    compared: "12A", "Ainslie Avenue", "Lyneham", "ACT" -> ("12a", "ainslie ave", "ainslie",
+    "lyneham", "act").
+
+    The street's type has one spelling (avenue, ave and av are "ave"). Its main word, the
+    longest word that is neither a type nor a number, still agrees when the type or another
+    word was changed or misspelt ("ainslie avenue" and "ainslie ave", "kingsford smith dr"
+    and "kingsfrod smith drive").
+    """
+    words = _address_words(attributes.street)
+    street = " ".join(_STREET_TYPES.get(word, word) for word in words) or None
+    named = [word for word in words if not word.isdigit()]
+    named = [word for word in named if word not in _NOT_MAIN] or named
+    main = max(named, key=len) if named else None
+    return (
+        "".join(_address_words(attributes.street_number)) or None,
+        street,
+        main,
+        " ".join(_address_words(attributes.locality)) or None,
+        " ".join(_address_words(attributes.state)) or None,
+    )
+
+
+def _address_words(text: str) -> list[str]:
+    """Case, accents and punctuation folded away; letters and digits kept, as words."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    kept = "".join(
+        ch if ch.isalnum() else " " for ch in decomposed if not unicodedata.combining(ch)
+    )
+    return kept.split()
 
 
 def postcode_parts(text: str) -> tuple[str | None, str | None, str | None]:

@@ -12,7 +12,7 @@ from idres.resolver.adapters.store import CustomerView, StoredRecord
 from idres.resolver.domain import linking
 from idres.resolver.domain.chain import RecordLink
 from idres.resolver.domain.identifiers import Identifier, IdentifierKind, IdentifierStatus
-from idres.resolver.domain.records import CANONICAL_COLUMNS
+from idres.resolver.domain.records import CANONICAL_COLUMNS, Flagged
 from idres.resolver.domain.scoring import Contribution
 from idres.resolver.explanation import Explanation, Subject, SubjectKind
 from idres.resolver.resolution import Observation, Outcome
@@ -44,6 +44,19 @@ def record_values(record: pb.Record) -> dict[str, str]:
 
 def query_values(request: pb.ResolveRequest) -> dict[str, str]:
     return {name: getattr(request, name) for name in _RESOLVE_FIELDS}
+
+
+def warnings(
+    flagged: Iterable[Flagged], record_id: str = "", *, raw: bool = True
+) -> list[pb.FieldWarning]:
+    """Flagged fields as warnings; a lookup's reply leaves the raw value out (the caller
+    sent it, and an echo of a long value could outgrow the reply)."""
+    return [
+        pb.FieldWarning(
+            record_id=record_id, field=f.field, reason=f.reason, raw=f.raw if raw else ""
+        )
+        for f in flagged
+    ]
 
 
 def identifier(ident: Identifier, status: IdentifierStatus) -> pb.Identifier:
@@ -111,10 +124,13 @@ def observe_response(obs: Observation, model_version: str) -> pb.ObserveResponse
         model_version=model_version,
         probability=_probability(plan) if plan and plan.target else 0.0,
         candidates=[candidate(lk) for lk in plan.links] if plan else [],
+        warnings=warnings(obs.flagged, obs.record_id, raw=False),
     )
 
 
-def resolve_response(plan: linking.Plan, model_version: str) -> pb.ResolveResponse:
+def resolve_response(
+    plan: linking.Plan, model_version: str, flagged: Iterable[Flagged] = ()
+) -> pb.ResolveResponse:
     matched = [
         identifier(e.identifier, IdentifierStatus.ACTIVE)
         for e in plan.evidence
@@ -129,6 +145,7 @@ def resolve_response(plan: linking.Plan, model_version: str) -> pb.ResolveRespon
         model_version=model_version,
         probability=_probability(plan),
         candidates=[candidate(lk) for lk in plan.links],
+        warnings=warnings(flagged, raw=False),
     )
 
 
@@ -165,6 +182,11 @@ def _record(rec: StoredRecord, statuses: dict[Identifier, IdentifierStatus]) -> 
         identifiers=[
             identifier(i, statuses.get(i, IdentifierStatus.ACTIVE)) for i, _ in rec.identifiers
         ],
+        street_number=a.street_number,
+        street=a.street,
+        locality=a.locality,
+        state=a.state,
+        warnings=warnings(rec.flagged, rec.record_id),
     )
 
 
@@ -206,4 +228,12 @@ def explain_response(explanation: Explanation) -> pb.ExplainResponse:
         direct=candidate(explanation.direct),
         summary=explanation.summary,
         model_version=explanation.model_version,
+        warnings=[
+            *warnings(left.flagged, left.record_id),
+            *(
+                warnings(right.flagged, right.record_id)
+                if right.record_id != left.record_id
+                else ()
+            ),
+        ],
     )

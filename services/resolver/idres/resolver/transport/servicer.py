@@ -40,10 +40,11 @@ class IdentityServicer(rpc.IdentityServiceServicer):
         self, request: pb.ResolveRequest, context: grpc.aio.ServicerContext
     ) -> pb.ResolveResponse:
         try:
-            plan = self.resolver.resolve_values(convert.query_values(request))
+            query = self.resolver.query(convert.query_values(request))
+            plan = self.resolver.resolve(query)
         except IdresError as exc:
             await context.abort_with_status(to_status(exc))
-        return convert.resolve_response(plan, self.resolver.model_version)
+        return convert.resolve_response(plan, self.resolver.model_version, query.flagged)
 
     async def GetCustomer(  # noqa: N802
         self, request: pb.GetCustomerRequest, context: grpc.aio.ServicerContext

@@ -32,14 +32,18 @@ class Normalized:
 
 
 def _canonical(
-    kind: IdentifierKind, text: str, platform: str | None, rules: NormalizationRules
+    kind: IdentifierKind,
+    text: str,
+    platform: str | None,
+    rules: NormalizationRules,
+    region: str | None = None,
 ) -> str:
     """The canonical value of stripped, non-empty text; raises InvalidValue."""
     match kind:
         case IdentifierKind.EMAIL:
             return normalize_email(text, rules.email)
         case IdentifierKind.PHONE:
-            return normalize_phone(text, rules.default_region)
+            return normalize_phone(text, rules.phone_regions, region)
         case IdentifierKind.SOCIAL_HANDLE:
             return normalize_handle(text, platform)
         case IdentifierKind.DEVICE_ID:
@@ -106,12 +110,18 @@ def normalize(
     *,
     platform: str | None = None,
     rules: NormalizationRules = DEFAULT_RULES,
+    region: str | None = None,
 ) -> Normalized:
     """Canonicalize one raw identifier of `kind`; `platform` is for social handles only.
 
+    `region` is the region the record points to (see `region_of`), for phones only: a national
+    number valid there is read there when it is one of `rules.phone_regions`, or else in the
+    first of those it is valid in. A number written with a country code is read as written.
+
     Placeholders are recognized before validation, so junk such as "n/a" or 0000000000 comes
     back flagged (as its lower-cased text when it does not normalize) instead of raising. The
-    result is idempotent: normalizing its value again, without `platform`, returns it unchanged.
+    result is idempotent: normalizing its value again, without `platform` or `region`, returns it
+    unchanged.
 
     Raises InvalidValue, with a message naming what is wrong, for any other bad input.
     """
@@ -121,7 +131,7 @@ def normalize(
     if len(text) > MAX_INPUT:
         raise InvalidValue(f"too long: more than {MAX_INPUT} characters")
     try:
-        value = _canonical(kind, text, platform, rules)
+        value = _canonical(kind, text, platform, rules, region)
     except InvalidValue:
         value = text.lower()
         if not _flagged(kind, value, rules) or _unstable_fallback(kind, value, rules):

@@ -1,4 +1,5 @@
-"""Email addresses: case, internationalized domains and provider rules (aliases, dots, +tags)."""
+"""Email addresses: case, internationalized domains and provider rules (aliases, typos, dots,
++tags)."""
 
 from __future__ import annotations
 
@@ -65,7 +66,7 @@ def _ascii_domain(domain: str) -> str:
 
 def _apply_provider(local: str, domain: str, rules: EmailRules) -> tuple[str, str]:
     """Rewrite to the mailbox the provider actually delivers to."""
-    domain = rules.domain_aliases.get(domain, domain)
+    domain = rules.canonical_domain(domain)
     if domain in rules.plus_tags:
         local = local.partition("+")[0]
     if domain in rules.ignore_dots:

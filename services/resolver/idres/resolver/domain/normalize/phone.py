@@ -1,9 +1,17 @@
-"""Phone numbers: any common written form to E.164, judged by libphonenumber's metadata."""
+"""Phone numbers: any common written form to E.164, judged by libphonenumber's metadata.
+
+A number written with a country code is read as written. A national number is read in each
+configured region in turn, the record's own region first, and the first region it is valid in
+wins: the same digits are a London and a New Jersey number, so only the order can decide.
+"""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
+
 import phonenumbers
-from phonenumbers import NumberParseException, PhoneNumberFormat
+from phonenumbers import CountryCodeSource, NumberParseException, PhoneNumber, PhoneNumberFormat
 
 from idres.resolver.domain.errors import InvalidValue
 
@@ -14,17 +22,56 @@ _PARSE_REASONS = {
     NumberParseException.TOO_SHORT_NSN: "too short",
     NumberParseException.TOO_LONG: "too long",
 }
+# 00 is the international prefix of most of the world, so 0044... and 00 1... mean +44 and +1
+# whichever regions are configured (North America dials 011, which its regions still read).
+_LEADING_00 = re.compile(r"^([\s(]*)00")
 
 
-def normalize_phone(text: str, default_region: str) -> str:
-    """E.164 form (+447911123456); national numbers are read in `default_region`."""
-    try:
-        number = phonenumbers.parse(text, default_region)
-    except NumberParseException as exc:
-        reason = _PARSE_REASONS.get(exc.error_type, "not a phone number")
-        raise InvalidValue(f"not a valid phone number: {reason}") from None
+def normalize_phone(text: str, regions: Sequence[str], hint: str | None = None) -> str:
+    """E.164 form (+447911123456); a national number is read in `hint` first when it is one
+    of `regions`, then in `regions` in order."""
+    text = _LEADING_00.sub(r"\1+", text, count=1)
+    failure: NumberParseException | None = None
+    parsed = False
+    for region in _order(regions, hint):
+        try:
+            number = phonenumbers.parse(text, region, keep_raw_input=True)
+        except NumberParseException as exc:
+            failure = failure or exc
+            continue
+        if number.country_code_source == CountryCodeSource.FROM_NUMBER_WITH_PLUS_SIGN:
+            return _as_written(number)
+        if phonenumbers.is_valid_number(number):
+            return _e164(number)
+        parsed = True
+    if failure is not None and not parsed:
+        reason = _PARSE_REASONS.get(failure.error_type, "not a phone number")
+        raise InvalidValue(f"not a valid phone number: {reason}")
+    raise InvalidValue(f"not a valid phone number for {_listed(regions)}")
+
+
+def _order(regions: Sequence[str], hint: str | None) -> Sequence[str]:
+    """The configured regions, the hinted one moved first when it is configured."""
+    hint = hint.strip().upper() if hint else None
+    if hint is None or hint not in regions or hint == regions[0]:
+        return regions
+    return (hint, *(region for region in regions if region != hint))
+
+
+def _as_written(number: PhoneNumber) -> str:
     if not phonenumbers.is_valid_number(number):
-        # Name the region the number claims, not the default, when it was written with a +code.
+        # Name the region the number claims, not the configured ones.
         region = phonenumbers.region_code_for_country_code(number.country_code or 0)
         raise InvalidValue(f"not a valid phone number for region {region}")
+    return _e164(number)
+
+
+def _e164(number: PhoneNumber) -> str:
     return str(phonenumbers.format_number(number, PhoneNumberFormat.E164))
+
+
+def _listed(regions: Sequence[str]) -> str:
+    """ "region GB" for one region, "GB or US" and "GB, US or IE" for several."""
+    if len(regions) == 1:
+        return f"region {regions[0]}"
+    return f"{', '.join(regions[:-1])} or {regions[-1]}"

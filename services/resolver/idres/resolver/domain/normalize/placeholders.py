@@ -45,6 +45,15 @@ _TOKENS = frozenset(
         "not known",
         "not provided",
         "not available",
+        # What caller-ID shows for a number it will not give.
+        "anonymous",
+        "withheld",
+        "unavailable",
+        "private",
+        "private number",
+        "unknown",
+        "restricted",
+        "no caller id",
     }
 )
 # Values without a single letter or digit ("-", "?", "...") carry no identity; "x", "xxx" neither.
