@@ -70,6 +70,24 @@ bench: install
 	$(PY) -m loadtests.bench_candidates
 	$(PY) -m loadtests.accuracy_idres --persons 20000 --seed 11
 
+# Accuracy on a labelled records file the project did not write: every method on the same
+# file with the same rules. Override RECORDS, TRUTH (record_id, person_id; CSV or Parquet) and
+# PHONE_REGIONS (regions national phone numbers are read in, as IDRES_PHONE_REGIONS).
+RECORDS ?= ../shared/data/omni-dev/records.parquet
+TRUTH ?= ../shared/data/omni-dev/truth.parquet
+PHONE_REGIONS ?= GB,US
+
+.PHONY: bench-accuracy
+bench-accuracy: install
+	@for f in "$(RECORDS)" "$(TRUTH)"; do [ -f "$$f" ] || { \
+	  echo "bench-accuracy: no such file: $$f" >&2; \
+	  echo "  pass the labelled files: make bench-accuracy RECORDS=path/to/records.parquet" \
+	    "TRUTH=path/to/truth.parquet [PHONE_REGIONS=GB,US]" >&2; \
+	  echo "  (records in the canonical schema; truth with record_id, person_id; CSV or Parquet)" >&2; \
+	  exit 2; }; done
+	$(PY) -m loadtests.accuracy_idres --records "$(RECORDS)" --truth "$(TRUTH)" \
+	  --phone-regions "$(PHONE_REGIONS)"
+
 # idres dedup against Splink alone on about 1M generated records: time and peak memory.
 bench-batch: install
 	$(PY) -m loadtests.bench_batch --persons 250000

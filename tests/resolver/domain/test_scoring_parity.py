@@ -1,4 +1,8 @@
-"""One model, two paths: the native scorer gives every pair the match weight Splink gives it."""
+"""One model, two paths: the native scorer gives every pair the match weight Splink gives it.
+
+Two models are checked: one of the generated omnichannel data (identifiers, names, dates of
+birth, UK postcodes) and one of FEBRL3 (names, dates of birth and addresses, no identifier),
+whose plan has the address comparisons."""
 
 from __future__ import annotations
 
@@ -27,15 +31,19 @@ from idres.ingest.training import (
 from idres.resolver.domain.jaro_winkler import jaro_winkler, jaro_winkler_at_least
 from idres.resolver.domain.levels import UnsupportedModel
 from idres.resolver.domain.names import nickname_group
+from idres.resolver.domain.records import Attributes
 from idres.resolver.domain.scoring import (
     FEATURE_COLUMNS,
+    IDENTIFIER_COLUMNS,
     MatchModel,
     Score,
     TermFrequencies,
+    address_parts,
     features,
     postcode_parts,
     probability,
 )
+from tests.ingest.test_febrl import febrl3
 
 Row = dict[str, str | None]
 TOLERANCE = 1e-6
@@ -48,7 +56,7 @@ NAME_PAIRS: tuple[tuple[str, str], ...] = (
     ("catherine", "kathryn"),  # below 0.80
     ("abc", "adc"),  # 0.8 on paper, 0.7999999999999999 in floating point: below
     ("abcdefghijk", "awxyzbcdefghijk"),  # 0.92 only with DuckDB's fused multiply-add
-    ("søren", "soren"),  # DuckDB compares UTF-8 bytes, not characters
+    ("søren", "soren"),  # DuckDB compares characters (it compared UTF-8 bytes before 2.0)
     ("łukasz", "lukasz"),
     ("a", "b"),
     ("a", "ab"),
@@ -72,6 +80,25 @@ POSTCODE_VARIANTS: tuple[tuple[str, str], ...] = (
     ("75008", "75008"),  # not a UK postcode: no sector, no district
     ("75008", "75009"),  # null sectors are not equal, as in SQL
     ("75008", "SW1A 1AA"),
+    ("75008", ""),
+)
+# Streets for each level: exact, Jaro-Winkler >= 0.92, same main word, >= 0.80, neither.
+STREET_PAIRS: tuple[tuple[str, str], ...] = (
+    ("kingsford smith drive", "Kingsford Smith Dr."),
+    ("kingsford smith dr", "kingsfrod smith dr"),
+    ("mountain creek road", "mountain view place"),  # the main word, 0.867 as spelled
+    ("ainslie avenue", "ainslie street"),  # 0.905: the main word comes first
+    ("wallaby place", "wallabee crescent"),  # 0.848
+    ("wallaby place", "hoseason street"),
+    ("burnage place", "burnage street"),  # 0.92 exactly
+    ("the esplanade", "esplanade"),
+)
+LOCALITY_PAIRS: tuple[tuple[str, str], ...] = (
+    ("frankston", "frankston"),
+    ("glengowrie", "glengorwie"),  # >= 0.92
+    ("ryde", "rydr"),  # >= 0.80
+    ("belmont", "balwyn"),
+    ("Coffs Harbour", "coffs harbour"),
 )
 
 
@@ -82,6 +109,10 @@ class Trained:
     rows: list[Row]
     person_of: dict[str, str]
 
+    @property
+    def comparisons(self) -> set[str]:
+        return set(MatchModel.from_splink(self.model).levels())
+
 
 @dataclass(frozen=True)
 class Scored:
@@ -90,8 +121,7 @@ class Scored:
     splink: list[dict[str, Any]]
 
 
-@pytest.fixture(scope="module")
-def trained() -> Trained:
+def _omnichannel() -> Trained:
     data = generate(1500, 3)
     table = model_frame(data.records)
     model = train(table, seed=7, max_pairs=300_000)
@@ -99,12 +129,25 @@ def trained() -> Trained:
     return Trained(model, table, rows, dict(data.truth))
 
 
+def _addresses() -> Trained:
+    data = febrl3()
+    table = model_frame(data.records)
+    model = train(table, seed=7, max_pairs=300_000)
+    rows: list[Row] = table.to_pylist()
+    return Trained(model, table, rows, data.person_of)
+
+
+@pytest.fixture(scope="module", params=["omnichannel", "addresses"])
+def trained(request: pytest.FixtureRequest) -> Trained:
+    return _omnichannel() if request.param == "omnichannel" else _addresses()
+
+
 @pytest.fixture(scope="module")
 def scored(trained: Trained) -> Scored:
     rng = random.Random(11)
     pairs = _random_pairs(trained.rows, rng, 900)
     pairs += _same_person_pairs(trained.rows, trained.person_of, rng, 900)
-    pairs += _engineered_pairs(trained.rows, rng)
+    pairs += _engineered_pairs(trained.rows, rng, trained.comparisons)
     model = MatchModel.from_splink(trained.model)
     tf = TermFrequencies.from_rows(trained.rows, model.tf_columns)
     native = [model.score(left, right, tf) for left, right in pairs]
@@ -138,17 +181,22 @@ def _variant(row: Row, **changes: str | None) -> Row:
     return {**row, **changes}
 
 
-def _engineered_pairs(rows: list[Row], rng: random.Random) -> list[tuple[Row, Row]]:
+def _engineered_pairs(
+    rows: list[Row], rng: random.Random, comparisons: set[str]
+) -> list[tuple[Row, Row]]:
     """Pairs that reach every level, term-frequency cases included, on varied base rows."""
     pairs: list[tuple[Row, Row]] = []
+    exact = [c for c in (*IDENTIFIER_COLUMNS, "street_number", "state") if c in comparisons]
     for n, base in enumerate(rng.sample(rows, 12)):
         other = rng.choice(rows)
-        for column in ("email", "phone", "handle", "device_id", "loyalty_card"):
+        for column in exact:
             known = rng.choice([r[column] for r in rows if r[column] is not None])
             pairs.append((_variant(base, **{column: known}), _variant(other, **{column: known})))
             unseen = f"unseen-{column}-{n}"  # exact match on a value the table never saw
             pairs.append((_variant(base, **{column: unseen}), _variant(other, **{column: unseen})))
             pairs.append((_variant(base, **{column: known}), _variant(other, **{column: None})))
+        if "street" in comparisons:
+            pairs += _address_pairs(rows, rng, base, other, n)
         for a, b in NAME_PAIRS:
             pairs.append((_variant(base, given_name=a), _variant(other, given_name=b)))
             pairs.append((_variant(base, surname=b), _variant(other, surname=a)))
@@ -161,6 +209,30 @@ def _engineered_pairs(rows: list[Row], rng: random.Random) -> list[tuple[Row, Ro
             left, right = _with_postcode(base, a), _with_postcode(other, b)
             pairs.append((left, right))
     return pairs
+
+
+def _address_pairs(
+    rows: list[Row], rng: random.Random, base: Row, other: Row, n: int
+) -> list[tuple[Row, Row]]:
+    """Every street and locality level, with values the table holds and values it never saw."""
+    pairs = [(_with_street(base, a), _with_street(other, b)) for a, b in STREET_PAIRS]
+    pairs += [(_with_street(base, ""), _with_street(other, STREET_PAIRS[0][0]))]
+    pairs += [(_with_locality(base, a), _with_locality(other, b)) for a, b in LOCALITY_PAIRS]
+    for column in ("street", "locality"):
+        known = rng.choice([r[column] for r in rows if r[column] is not None])
+        pairs.append((_variant(base, **{column: known}), _variant(other, **{column: known})))
+        unseen = f"unseen {column} {n}"
+        pairs.append((_variant(base, **{column: unseen}), _variant(other, **{column: unseen})))
+    return pairs
+
+
+def _with_street(row: Row, text: str) -> Row:
+    _, street, word, _, _ = address_parts(Attributes(street=text))
+    return _variant(row, street=street, street_word=word)
+
+
+def _with_locality(row: Row, text: str) -> Row:
+    return _variant(row, locality=address_parts(Attributes(locality=text))[3])
 
 
 def _with_postcode(row: Row, text: str) -> Row:
@@ -438,9 +510,39 @@ def test_features_use_the_domain_normalizers() -> None:
         "postcode": "SW1A 1AA",
         "postcode_sector": "SW1A 1",
         "postcode_district": "SW1A",
+        "street_number": None,
+        "street": None,
+        "street_word": None,
+        "locality": None,
+        "state": None,
     }
     assert postcode_parts("ec1a  1bb") == ("EC1A 1BB", "EC1A 1", "EC1A")
     assert postcode_parts(" ") == (None, None, None)
+
+
+def test_features_fold_addresses_and_drop_an_initial_for_a_surname() -> None:
+    row = features(
+        {
+            "given_name": "Bob",
+            "surname": "S.",
+            "street_number": " 12a ",
+            "street": "Kingsford-Smith  Avenue",
+            "locality": "Mönchengladbach",
+            "state": "ACT",
+        }
+    )
+    assert row["surname"] is None  # an initial, not a surname
+    assert (row["street_number"], row["street"], row["street_word"]) == (
+        "12a",
+        "kingsford smith ave",
+        "kingsford",
+    )
+    assert (row["locality"], row["state"]) == ("monchengladbach", "act")
+    assert features({"given_name": "Bob S."})["surname"] is None
+    assert features({"given_name": "Bob", "surname": "Su"})["surname"] == "su"
+    # The main word is not a type, a number or "the"; a street of types alone keeps one.
+    assert address_parts(Attributes(street="The Esplanade"))[1:3] == ("the esplanade", "esplanade")
+    assert address_parts(Attributes(street="12 High St"))[1:3] == ("12 high st", "high")
 
 
 def _strings(rng: random.Random, count: int) -> Iterator[tuple[str, str]]:

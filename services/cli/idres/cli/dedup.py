@@ -18,7 +18,8 @@ from idres.ingest.dedup import (
 from idres.ingest.files import table_format
 from idres.ingest.pairs import Engine
 from idres.ingest.report import write_report
-from idres.ingest.training import DEFAULT_MAX_PAIRS, load_model
+from idres.ingest.training import DEFAULT_MAX_PAIRS, load_model, plan_training
+from idres.resolver.domain.scoring import MatchModel
 
 _STEPS = ("read", "train", "score", "cluster", "write", "report")
 _REJECTIONS_SHOWN = 5
@@ -97,6 +98,14 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _training(result: DedupResult) -> list[str]:
+    """What the model compares: the plan training chose from this file's columns (the same
+    `train` followed, since the choice depends on the frame alone), or a given model's."""
+    if result.trained:
+        return plan_training(result.frame).lines()
+    return ["comparisons        " + ", ".join(MatchModel.from_splink(result.model).levels())]
+
+
 def summary(result: DedupResult, written: int, out: Path) -> str:
     """The closing report: what was read, what was left out, and what came of it."""
     source = "trained on this file" if result.trained else "given"
@@ -110,6 +119,7 @@ def summary(result: DedupResult, written: int, out: Path) -> str:
         f"decisions          {c.linked:,} linked, {c.merged:,} merged customers, {c.created:,}"
         f" new ({c.possible:,} of them possible matches) at p >= {result.threshold:g}",
         f"model              {result.model_version} ({source})",
+        *_training(result),
         "seconds            "
         + ", ".join(
             f"{step} {result.seconds[step]:.1f}" for step in _STEPS if step in result.seconds

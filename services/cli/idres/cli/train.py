@@ -13,10 +13,12 @@ from idres.ingest.frame import model_frame, read_file
 from idres.ingest.training import (
     DEFAULT_MAX_PAIRS,
     model_version,
+    plan_training,
     save_model,
     stage_bar,
     train,
     training_facts,
+    training_stages,
 )
 from idres.resolver.adapters.database import open_database
 from idres.resolver.adapters.model_store import ModelStore, stored_records
@@ -65,14 +67,22 @@ def run(args: argparse.Namespace) -> int:
             return fail(str(exc))
         if frame.num_rows < 2:
             return fail("nothing to train on: fewer than two valid records")
+        try:
+            plan = plan_training(frame)
+        except ValueError as exc:
+            return fail(str(exc))
         print(f"training on {frame.num_rows:,} records (max pairs {args.max_pairs:,})", flush=True)
+        print("\n".join(plan.lines()), flush=True)
         started = time.perf_counter()
-        with stage_bar() as advance:
-            model = train(frame, seed=args.seed, max_pairs=args.max_pairs, progress=advance)
+        with stage_bar(stages=training_stages(plan.em_rules)) as advance:
+            model = train(
+                frame, seed=args.seed, max_pairs=args.max_pairs, plan=plan, progress=advance
+            )
         seconds = time.perf_counter() - started
         version = model_version(model)
         source = "store" if args.from_store else str(args.file)
-        meta = {"source": source, "seconds": round(seconds, 1), **training_facts(frame, model)}
+        facts = training_facts(frame, model, plan)
+        meta = {"source": source, "seconds": round(seconds, 1), **facts}
         meta |= {"max_pairs": args.max_pairs, "seed": args.seed}
         ModelStore(store).save(version, model, meta, activate=not args.no_activate)
     finally:

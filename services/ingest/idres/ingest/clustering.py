@@ -30,7 +30,13 @@ from idres.resolver.domain.linking import (
     holdings,
     newly_shared,
 )
-from idres.resolver.domain.matching import DEFAULT_THRESHOLDS, Matcher, Scorer, Thresholds
+from idres.resolver.domain.matching import (
+    DEFAULT_THRESHOLDS,
+    Matcher,
+    Scorer,
+    Thresholds,
+    guarded,
+)
 from idres.resolver.domain.records import Record
 from idres.resolver.domain.scoring import Features, MatchModel, features
 
@@ -118,7 +124,8 @@ class StreamClusterer:
             self.index = IdentityIndex(records)
         else:
             self.index = IdentityIndex.from_snapshot(snapshot, records)
-        self.matcher = Matcher(Scorer(match_model, version, records.tf), thresholds, policy)
+        scorer = Scorer(match_model, version, records.tf)
+        self.matcher = Matcher(scorer, thresholds, guarded(policy, match_model))
         self.counts = ClusterCounts()
         self._owner: dict[str, str] = {}
         self._seq = max((seq for _, seq in snapshot.customers), default=0) if snapshot else 0

@@ -28,10 +28,11 @@ from idres.ingest.heap import records_frozen
 from idres.ingest.pair_graph import Clustered, DecisionLog, PairGraph, cluster_graph
 from idres.ingest.pairs import Engine, score_pairs
 from idres.ingest.training import DEFAULT_MAX_PAIRS, model_version, stage_bar, train
-from idres.resolver.domain.matching import Thresholds
+from idres.resolver.domain.linking import DEFAULT_POLICY
+from idres.resolver.domain.matching import Thresholds, guarded
 from idres.resolver.domain.normalize import DEFAULT_RULES, NormalizationRules
 from idres.resolver.domain.records import Record
-from idres.resolver.domain.scoring import match_weight
+from idres.resolver.domain.scoring import MatchModel, match_weight
 
 DEFAULT_THRESHOLD = 0.9
 DEFAULT_SEED = 42
@@ -140,8 +141,14 @@ def _cluster(
         def advance(done: int) -> None:
             bar.update(done - bar.n)
 
+        policy = guarded(DEFAULT_POLICY, MatchModel.from_splink(model))
         clustered = cluster_graph(
-            ordered, graph, thresholds=thresholds, workers=workers, progress=advance
+            ordered,
+            graph,
+            thresholds=thresholds,
+            policy=policy,
+            workers=workers,
+            progress=advance,
         )
     return _stable_ids(ids, clustered.customers), clustered, len(graph)
 

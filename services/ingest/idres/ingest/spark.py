@@ -169,7 +169,9 @@ def predict_pairs(
     before = _temporary_views(session)
     table = api.register(frame)
     try:
-        linker = Linker(table, spark_model(model), log_level=logging.WARNING)
+        # The per-comparison weights are among Splink's intermediate columns.
+        kept = {**model, "retain_intermediate_calculation_columns": True}
+        linker = Linker(table, spark_model(kept), log_level=logging.WARNING)
         predicted = linker.inference.predict(
             threshold_match_weight=threshold_match_weight, warning_mode="never"
         )

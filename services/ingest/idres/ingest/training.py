@@ -12,6 +12,7 @@ is always in DuckDB's form, the one `MatchModel` and the DuckDB linker read.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import logging
@@ -244,7 +245,7 @@ def _filled_columns(table: pa.Table, min_filled: float) -> tuple[set[str], list[
             left_out.append(LeftOut(column, "no values"))
         elif filled < min_filled * rows:
             left_out.append(LeftOut(column, f"values in under {min_filled:.0%} of rows"))
-        elif pc.count_distinct(values).as_py() < 2:  # type: ignore[union-attr]
+        elif pc.count_distinct(values).as_py() < 2:
             left_out.append(LeftOut(column, "one value in every row"))
         else:
             kept.add(column)
@@ -323,6 +324,10 @@ def _exact(column: str) -> Any:
     return cl.ExactMatch(column).configure(term_frequency_adjustments=True)
 
 
+def _exact_of(column: str, columns: frozenset[str]) -> Any:
+    return _exact(column)
+
+
 def _name(column: str) -> Any:
     return cl.JaroWinklerAtThresholds(column, list(NAME_THRESHOLDS)).configure(
         term_frequency_adjustments=True
@@ -333,7 +338,7 @@ def _given_name(columns: frozenset[str]) -> Any:
     """Jaro-Winkler levels with a nickname level between them: Bob is Robert, but no spelling
     measure can tell."""
     high, low = NAME_THRESHOLDS
-    levels = [
+    levels: list[Any] = [
         cll.NullLevel("given_name"),
         cll.ExactMatchLevel("given_name", term_frequency_adjustments=True),
         cll.JaroWinklerLevel("given_name", high),
@@ -377,7 +382,7 @@ def _dob(columns: frozenset[str]) -> Any:
 
 
 def _postcode(columns: frozenset[str]) -> Any:
-    levels = [cll.NullLevel("postcode"), cll.ExactMatchLevel("postcode")]
+    levels: list[Any] = [cll.NullLevel("postcode"), cll.ExactMatchLevel("postcode")]
     for part, label in (("postcode_sector", "Same sector"), ("postcode_district", "Same district")):
         if part in columns:
             levels.append(cll.ExactMatchLevel(part).configure(label_for_charts=label))
@@ -393,7 +398,7 @@ def _street(columns: frozenset[str]) -> Any:
     """A street as people key it: typos (Jaro-Winkler), and another type or a second word
     changed around the same main word ("ainslie ave" and "ainslie street")."""
     high, low = NAME_THRESHOLDS
-    levels = [
+    levels: list[Any] = [
         cll.NullLevel("street"),
         cll.ExactMatchLevel("street", term_frequency_adjustments=True),
         cll.JaroWinklerLevel("street", high),
@@ -410,7 +415,7 @@ def _street(columns: frozenset[str]) -> Any:
 
 
 _BUILDERS: dict[str, Callable[[frozenset[str]], Any]] = {
-    **{column: (lambda _, c=column: _exact(c)) for column in IDENTIFIER_COLUMNS},
+    **{column: functools.partial(_exact_of, column) for column in IDENTIFIER_COLUMNS},
     "given_name": _given_name,
     "surname": lambda _: _name("surname"),
     "dob": _dob,

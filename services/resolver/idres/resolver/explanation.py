@@ -118,7 +118,9 @@ def compare(scorer: Scorer, left: RecordView, right: RecordView, policy: LinkPol
     """The model's score of the pair as a link to the right record's customer; `sure` when a
     personal identifier that may still link is on both records and nothing contradicts."""
     score = scorer.model.score(left.features, right.features, scorer.tf)
-    veto = contradict(profile_of(left.attributes), profile_of(right.attributes))
+    veto = ""
+    if policy.household_guard:
+        veto = contradict(profile_of(left.attributes), profile_of(right.attributes))
     personal = [i for i in left.active & right.active if i.kind not in policy.shareable]
     return Link(
         customer_id=right.customer_id,

@@ -48,6 +48,7 @@ from idres.resolver.domain.matching import (
     Matcher,
     Scorer,
     Thresholds,
+    guarded,
 )
 from idres.resolver.domain.normalize import NormalizationRules
 from idres.resolver.domain.profiles import Profile
@@ -120,7 +121,8 @@ class Resolver:
         model = MatchModel.from_splink(spec)
         records = RecordIndex.for_model(model, training, vectors=vectors)
         log.info("deciding with model %s", version)
-        return records, Matcher(Scorer(model, version, records.tf), self.thresholds, self.policy)
+        scorer = Scorer(model, version, records.tf)
+        return records, Matcher(scorer, self.thresholds, guarded(self.policy, model))
 
     @classmethod
     def from_settings(cls, settings: Settings, *, durable: bool = True) -> Resolver:

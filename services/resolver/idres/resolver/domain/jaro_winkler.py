@@ -1,8 +1,8 @@
 """Jaro-Winkler similarity exactly as DuckDB computes it, fast where it cannot matter.
 
-Splink's SQL decides name levels with DuckDB's `jaro_winkler_similarity`, which works on UTF-8
-bytes, scores an empty side 0.0, and rounds the Winkler step once. rapidfuzz differs in each
-of these, so it is used on bytes and replaced by the exact copy near a threshold.
+Splink's SQL decides name levels with DuckDB's `jaro_winkler_similarity`, which (since DuckDB
+2.0) works on characters, scores an empty side 0.0, and rounds the Winkler step once. rapidfuzz
+differs in the last two, so it is replaced by the exact copy near a threshold.
 """
 
 from __future__ import annotations
@@ -21,11 +21,11 @@ _NEAR = 1e-9
 def jaro_winkler(left: str, right: str) -> float:
     """DuckDB's `jaro_winkler_similarity`, bit for bit.
 
-    DuckDB works on UTF-8 bytes, scores an empty side 0.0, and its build fuses the Winkler
-    step `sim + prefix * 0.1 * (1 - sim)` into one multiply-add (a single rounding), which
-    rapidfuzz does not; this is a slow reference, used near a level's threshold.
+    DuckDB works on characters (code points), scores an empty side 0.0, and its build fuses
+    the Winkler step `sim + prefix * 0.1 * (1 - sim)` into one multiply-add (a single
+    rounding), which rapidfuzz does not; this is a slow reference, used near a threshold.
     """
-    a, b = left.encode(), right.encode()
+    a, b = left, right
     if not a or not b:
         return 0.0
     sim = float(a[0] == b[0]) if len(a) == 1 and len(b) == 1 else _jaro(a, b)
@@ -40,11 +40,11 @@ def jaro_winkler(left: str, right: str) -> float:
     return sim
 
 
-def _jaro(a: bytes, b: bytes) -> float:
-    """Greedy matching within the window, each byte of `b` taking the first free match."""
+def _jaro(a: str, b: str) -> float:
+    """Greedy matching within the window, each character of `b` taking the first free match."""
     bound = max(len(a), len(b)) // 2 - 1
     taken = [False] * len(a)
-    matched_b: list[int] = []
+    matched_b: list[str] = []
     for j, ch in enumerate(b):
         for i in range(max(j - bound, 0), min(j + bound + 1, len(a))):
             if not taken[i] and a[i] == ch:
@@ -67,10 +67,7 @@ def jaro_winkler_at_least(left: str, right: str, threshold: float) -> bool:
     """`jaro_winkler(left, right) >= threshold`, fast unless the score is at the threshold."""
     if not left or not right:
         return threshold <= 0.0
-    if left.isascii() and right.isascii():
-        sim = JaroWinkler.similarity(left, right)
-    else:
-        sim = JaroWinkler.similarity(left.encode(), right.encode())
+    sim = JaroWinkler.similarity(left, right)
     if abs(sim - threshold) <= _NEAR:
         sim = jaro_winkler(left, right)
     return sim >= threshold

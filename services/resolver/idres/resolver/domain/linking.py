@@ -70,6 +70,10 @@ class LinkPolicy:
     )
     """Distinct customers a value may have before it is flagged shared and stops linking."""
 
+    household_guard: bool = True
+    """Whether a differing given name or date of birth vetoes a model link (`matching`);
+    `guarded` sets it from the model."""
+
 
 DEFAULT_POLICY = LinkPolicy()
 

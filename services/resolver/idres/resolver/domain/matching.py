@@ -5,7 +5,9 @@ takes the candidate customers the retrieval found, each with its records' model 
 weighs them with the Fellegi-Sunter model:
 - a candidate whose attributes contradict the query (another birth date, another given name) is
   vetoed whatever its weight: the model adds fields up as if independent, and a household's
-  shared surname, postcode and landline would otherwise outvote a different first name;
+  shared surname, postcode and landline would otherwise outvote a different first name. The
+  guard is lifted only for a file without identifiers whose matches often differ in the whole
+  given name (`household_guard`); there the weight decides;
 - an exact match on a personal identifier (email, handle, card) that the deterministic rules
   accept is a sure link, kept as evidence beside the model's weight;
 - a candidate is weighed as a whole customer (`whole`): each comparison at its best level
@@ -20,6 +22,7 @@ weighs them with the Fellegi-Sunter model:
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -37,6 +40,7 @@ from idres.resolver.domain.linking import (
 from idres.resolver.domain.profiles import Profile, contradict
 from idres.resolver.domain.records import Query
 from idres.resolver.domain.scoring import (
+    IDENTIFIER_COLUMNS,
     Contribution,
     Features,
     MatchModel,
@@ -141,6 +145,30 @@ def whole(prior_weight: float, scores: Sequence[Score]) -> Score:
     return Score(total, probability(total), parts)
 
 
+GUARD_BITS = -4.0
+"""A differing given name weighing more than this (a Bayes factor over 1/16) says the data's
+matches often carry a whole other given name."""
+
+
+def household_guard(model: MatchModel) -> bool:
+    """Whether contradictions veto: always where the model compares an identifier, since
+    the identifiers carry the links there and the guard is what keeps a household's members
+    apart. A file of names, dates and addresses alone (a registry extract such as FEBRL's)
+    keeps it too, unless the model learned that its matches often differ in the whole given
+    name (FEBRL: -2.2 bits; one person in five would be split); there the weight decides.
+    The learned weight alone is no guide where identifiers exist: a small sample's EM can
+    put it near -2 bits while twins and households fill the file."""
+    if any(column in model.levels() for column in IDENTIFIER_COLUMNS):
+        return True
+    weight = model.difference_weight("given_name")
+    return weight is None or weight <= GUARD_BITS
+
+
+def guarded(policy: LinkPolicy, model: MatchModel) -> LinkPolicy:
+    """`policy` with the household guard the model calls for (`GUARD_BITS`)."""
+    return dataclasses.replace(policy, household_guard=household_guard(model))
+
+
 @dataclass(frozen=True, slots=True)
 class Matcher:
     """The model with the thresholds and policy it decides by: what `Observe`, `Resolve` and a
@@ -209,7 +237,7 @@ def decide_scored(
         return Plan(Decision.POSSIBLE_MATCH, None, (), evidence, others, links=(*viable, *vetoed))
     rivals = [lk for lk in viable[1:] if _qualifies(lk, thresholds)]
     by_id = {c.customer_id: c for c in candidates}
-    group = _merge_group(best, rivals, by_id, thresholds, scorer.direct)
+    group = _merge_group(best, rivals, by_id, thresholds, scorer.direct, policy)
     left_out = [lk for lk in rivals if lk.customer_id not in group]
     if any(_tied(best, lk, thresholds) for lk in left_out):
         # Two people fit about equally well: guessing would attach the record to the wrong one.
@@ -248,7 +276,7 @@ def _link(
         probability=score.probability if score else 0.0,
         contributions=score.contributions if score else (),
         sure=bool(personal),
-        veto=contradict(mine, candidate.profile),
+        veto=contradict(mine, candidate.profile) if policy.household_guard else "",
     )
 
 
@@ -268,6 +296,7 @@ def _merge_group(
     candidates: Mapping[str, Candidate],
     thresholds: Thresholds,
     direct: DirectEvidence,
+    policy: LinkPolicy,
 ) -> list[str]:
     """Grows the merge set from the best candidate: a rival joins only when it contradicts no
     member and either the evidence straight between it and a member is strong, or the query
@@ -279,7 +308,7 @@ def _merge_group(
     firm = best.sure or best.probability >= thresholds.merge
     for rival in rivals:
         candidate = candidates[rival.customer_id]
-        if contradict(combined, candidate.profile):
+        if policy.household_guard and contradict(combined, candidate.profile):
             continue
         # The query bridges them: its own personal identifier on one side, and on the other
         # a second one or a model weight strong enough to merge on.

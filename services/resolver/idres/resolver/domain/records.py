@@ -12,6 +12,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+
 from idres.resolver.domain.errors import FieldViolation, InvalidValue, ValidationError
 from idres.resolver.domain.identifiers import Identifier, IdentifierKind
 from idres.resolver.domain.names import display_name, placeholder_name

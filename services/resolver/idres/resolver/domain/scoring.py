@@ -339,6 +339,14 @@ class MatchModel:
     def prior_weight(self) -> float:
         return self._prior_weight
 
+    def difference_weight(self, comparison: str) -> float | None:
+        """The log2 Bayes factor of `comparison`'s last level (nothing agrees), or None
+        when the model has no such comparison."""
+        for c in self._comparisons:
+            if c.name == comparison:
+                return c.levels[-1].contribution.log2_bayes_factor
+        return None
+
     def levels(self) -> dict[str, tuple[Contribution, ...]]:
         """Every comparison's levels in evaluation order (their weights without TF)."""
         return {c.name: tuple(lv.contribution for lv in c.levels) for c in self._comparisons}

@@ -51,7 +51,6 @@ _TOKENS = frozenset(
         "unavailable",
         "private",
         "private number",
-        "unknown",
         "restricted",
         "no caller id",
     }
