@@ -18,7 +18,7 @@ from idres.ingest.dedup import (
 from idres.ingest.files import table_format
 from idres.ingest.pairs import Engine
 from idres.ingest.report import write_report
-from idres.ingest.training import DEFAULT_MAX_PAIRS, load_model, plan_training
+from idres.ingest.training import DEFAULT_MAX_PAIRS, load_model
 from idres.resolver.domain.scoring import MatchModel
 
 _STEPS = ("read", "train", "score", "cluster", "write", "report")
@@ -99,10 +99,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _training(result: DedupResult) -> list[str]:
-    """What the model compares: the plan training chose from this file's columns (the same
-    `train` followed, since the choice depends on the frame alone), or a given model's."""
-    if result.trained:
-        return plan_training(result.frame).lines()
+    """What the model compares: the plan training chose from this file's columns, or a given
+    model's comparisons."""
+    if result.plan is not None:
+        return result.plan.lines()
     return ["comparisons        " + ", ".join(MatchModel.from_splink(result.model).levels())]
 
 

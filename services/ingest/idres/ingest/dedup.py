@@ -27,7 +27,15 @@ from idres.ingest.frame import BATCH_ROWS, FieldWarnings, Rejection, read_file
 from idres.ingest.heap import records_frozen
 from idres.ingest.pair_graph import Clustered, DecisionLog, PairGraph, cluster_graph
 from idres.ingest.pairs import Engine, score_pairs
-from idres.ingest.training import DEFAULT_MAX_PAIRS, model_version, stage_bar, train
+from idres.ingest.training import (
+    DEFAULT_MAX_PAIRS,
+    TrainingPlan,
+    model_version,
+    plan_training,
+    stage_bar,
+    train,
+    training_stages,
+)
 from idres.resolver.domain.linking import DEFAULT_POLICY
 from idres.resolver.domain.matching import Thresholds, guarded
 from idres.resolver.domain.normalize import DEFAULT_RULES, NormalizationRules
@@ -51,6 +59,8 @@ class DedupResult:
     model_version: str
     trained: bool
     """False when the model was given rather than trained on this file."""
+    plan: TrainingPlan | None
+    """What training chose from the file's columns; None for a given model."""
     rows_read: int
     rejected_rows: list[int]
     rejections: list[Rejection]
@@ -198,8 +208,9 @@ def dedup(
     trained = model is None
     with records_frozen():
         steps.start()
+        plan: TrainingPlan | None = None
         if model is None:
-            chosen = _trained(frame, seed, max_pairs, engine, steps.enabled)
+            chosen, plan = _trained(frame, seed, max_pairs, engine, steps.enabled)
         else:
             chosen = dict(model)
         steps.done("train", f"model {model_version(chosen)}" + ("" if trained else " (given)"))
@@ -215,6 +226,7 @@ def dedup(
         model=chosen,
         model_version=model_version(chosen),
         trained=trained,
+        plan=plan,
         rows_read=read.rows_read,
         rejected_rows=read.rejected_rows,
         rejections=read.rejections,
@@ -230,10 +242,14 @@ def dedup(
 
 def _trained(
     frame: pa.Table, seed: int, max_pairs: int, engine: Engine, shown: bool
-) -> dict[str, Any]:
-    with stage_bar(shown) as advance:
+) -> tuple[dict[str, Any], TrainingPlan]:
+    plan = plan_training(frame)
+    with stage_bar(shown, stages=training_stages(plan.em_rules)) as advance:
         backend = _backend(engine)
-        return train(frame, seed=seed, max_pairs=max_pairs, db_api=backend, progress=advance)
+        model = train(
+            frame, seed=seed, max_pairs=max_pairs, plan=plan, db_api=backend, progress=advance
+        )
+    return model, plan
 
 
 def _backend(engine: Engine) -> Any:

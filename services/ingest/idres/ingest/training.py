@@ -334,24 +334,34 @@ def _name(column: str) -> Any:
     )
 
 
+def _spelled(column: str, middle: Sequence[Any], after: Sequence[Any] = ()) -> list[Any]:
+    """A name's levels: null, exact (with TF), Jaro-Winkler high, `middle`, Jaro-Winkler low,
+    `after`, else."""
+    high, low = NAME_THRESHOLDS
+    return [
+        cll.NullLevel(column),
+        cll.ExactMatchLevel(column, term_frequency_adjustments=True),
+        cll.JaroWinklerLevel(column, high),
+        *middle,
+        cll.JaroWinklerLevel(column, low),
+        *after,
+        cll.ElseLevel(),
+    ]
+
+
 def _given_name(columns: frozenset[str]) -> Any:
     """Jaro-Winkler levels with a nickname level between them: Bob is Robert, but no spelling
     measure can tell."""
-    high, low = NAME_THRESHOLDS
-    levels: list[Any] = [
-        cll.NullLevel("given_name"),
-        cll.ExactMatchLevel("given_name", term_frequency_adjustments=True),
-        cll.JaroWinklerLevel("given_name", high),
+    group = [
+        cll.ExactMatchLevel("given_name_group").configure(label_for_charts="Same nickname group")
     ]
-    if "given_name_group" in columns:
-        group = cll.ExactMatchLevel("given_name_group")
-        levels.append(group.configure(label_for_charts="Same nickname group"))
-    levels.append(cll.JaroWinklerLevel("given_name", low))
-    if "given_name_initial" in columns:
-        # "J." at a till and "John" online; also John and Jane, which training weighs.
-        initial = cll.ExactMatchLevel("given_name_initial")
-        levels.append(initial.configure(label_for_charts="Same initial"))
-    levels.append(cll.ElseLevel())
+    # "J." at a till and "John" online; also John and Jane, which training weighs.
+    initial = [cll.ExactMatchLevel("given_name_initial").configure(label_for_charts="Same initial")]
+    levels = _spelled(
+        "given_name",
+        group if "given_name_group" in columns else [],
+        initial if "given_name_initial" in columns else [],
+    )
     return cl.CustomComparison(
         output_column_name="given_name",
         comparison_description="given_name: exact, Jaro-Winkler, nickname group, initial",
@@ -397,20 +407,11 @@ def _postcode(columns: frozenset[str]) -> Any:
 def _street(columns: frozenset[str]) -> Any:
     """A street as people key it: typos (Jaro-Winkler), and another type or a second word
     changed around the same main word ("ainslie ave" and "ainslie street")."""
-    high, low = NAME_THRESHOLDS
-    levels: list[Any] = [
-        cll.NullLevel("street"),
-        cll.ExactMatchLevel("street", term_frequency_adjustments=True),
-        cll.JaroWinklerLevel("street", high),
-    ]
-    if "street_word" in columns:
-        word = cll.ExactMatchLevel("street_word")
-        levels.append(word.configure(label_for_charts="Same main word"))
-    levels += [cll.JaroWinklerLevel("street", low), cll.ElseLevel()]
+    word = [cll.ExactMatchLevel("street_word").configure(label_for_charts="Same main word")]
     return cl.CustomComparison(
         output_column_name="street",
         comparison_description="street: exact, Jaro-Winkler, same main word",
-        comparison_levels=levels,
+        comparison_levels=_spelled("street", word if "street_word" in columns else []),
     )
 
 
