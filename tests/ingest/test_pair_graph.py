@@ -41,7 +41,7 @@ def test_a_hot_key_is_blocked_on_nothing_and_the_rules_read_the_keys() -> None:
             {"blocking_rule": 'l."surname" = r."surname" AND l."dob" = r."dob"'},
         ],
     }
-    keyed, rewritten = capped_blocking(frame, model, max_block=10)
+    keyed, rewritten = capped_blocking(frame, model, lambda rule: 10)
     phone_key = keyed.column("block_0")
     hot = pc.equal(frame.column("phone"), "+442079460018")
     assert pc.sum(hot).as_py() == 30

@@ -17,6 +17,8 @@ from idres.resolver.adapters.database import Database
 from idres.resolver.domain.linking import Decision
 from idres.resolver.domain.matching import Thresholds
 from idres.resolver.domain.normalize import DEFAULT_RULES
+from idres.resolver.domain.records import parse_query
+from idres.resolver.domain.scoring import MatchModel, features
 from idres.resolver.resolution import Outcome, Resolver
 
 HOME = {"surname": "Bennett", "postcode": "LS6 2AB"}
@@ -155,3 +157,36 @@ def test_thresholds_are_configurable(with_model: str) -> None:
         strict.close()
     with pytest.raises(ValueError, match="possible <= match"):
         Thresholds(match=0.4, possible=0.6)
+
+
+def test_a_phone_one_customer_holds_finds_them_and_a_shared_one_does_not(
+    model_resolver: Resolver,
+) -> None:
+    ann = observe(
+        model_resolver, "c-ann", given_name="Ann", phone="0113 245 7781", email="ann@shop.co.uk"
+    )
+    # Nothing but the number: it links as surely as an email would.
+    plan = model_resolver.resolve_values({"phone": "0113 245 7781"})
+    assert (plan.decision, plan.target) == (Decision.MATCH, ann)
+    assert plan.links[0].sure
+    # Once a second person holds it, the number alone is no longer enough.
+    bob = observe(
+        model_resolver, "c-bob", given_name="Bob", phone="0113 245 7781", email="bob@shop.co.uk"
+    )
+    assert bob != ann
+    plan = model_resolver.resolve_values({"phone": "0113 245 7781"})
+    assert plan.decision is Decision.POSSIBLE_MATCH and {ann, bob} <= set(plan.others)
+
+
+def test_a_card_failing_only_its_check_digit_is_weighed_but_never_an_identifier(
+    trained_model: dict[str, Any],
+) -> None:
+    slip = {"record_id": "till-1", "loyalty_card": "4992 7398 717"}  # the last digit mistyped
+    assert not parse_query(slip).identifiers  # nothing links on it
+    row = features(slip)
+    assert row["loyalty_card"] == "49927398717"
+    model = MatchModel.from_splink(trained_model)
+    score = model.score(row, features({"loyalty_card": "4992 7398 716"}))
+    level = {c.comparison: c.level for c in score.contributions}["loyalty_card"]
+    assert level == "One digit off"
+    assert features({"loyalty_card": "4992 73"})["loyalty_card"] is None  # too short to weigh

@@ -195,6 +195,11 @@ def _engineered_pairs(
             unseen = f"unseen-{column}-{n}"  # exact match on a value the table never saw
             pairs.append((_variant(base, **{column: unseen}), _variant(other, **{column: unseen})))
             pairs.append((_variant(base, **{column: known}), _variant(other, **{column: None})))
+        for column in ("phone", "loyalty_card"):
+            if column in comparisons:  # one digit off
+                typed = str(rng.choice([r[column] for r in rows if r[column] is not None]))
+                slip = typed[:-1] + ("1" if typed[-1] == "0" else "0")
+                pairs.append((_variant(base, **{column: typed}), _variant(other, **{column: slip})))
         if "street" in comparisons:
             pairs += _address_pairs(rows, rng, base, other, n)
         for a, b in NAME_PAIRS:
@@ -457,19 +462,19 @@ def test_probability_is_stable_at_the_extremes() -> None:
 
 
 def test_unsupported_models_are_refused() -> None:
-    levenshtein = {
+    damerau = {
         "comparisons": [
             {
                 "output_column_name": "surname",
                 "comparison_levels": [
-                    {"sql_condition": 'levenshtein("surname_l", "surname_r") <= 1'},
+                    {"sql_condition": 'damerau_levenshtein("surname_l", "surname_r") <= 1'},
                     {"sql_condition": "ELSE"},
                 ],
             }
         ]
     }
     with pytest.raises(UnsupportedModel):
-        MatchModel.from_splink(levenshtein)
+        MatchModel.from_splink(damerau)
     no_else = {
         "comparisons": [
             {

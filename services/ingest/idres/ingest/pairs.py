@@ -4,11 +4,11 @@ The batch path does not score pairs one at a time in Python: Splink's `predict` 
 pairs of the model's blocking rules and scores them in the engine, on every core (or every
 executor), and the clusterer only reads the result (`idres.ingest.pair_graph`).
 
-Blocking is capped as the online index caps it: a key held by more than `MAX_BLOCK` records
-proposes no pair, so a placeholder email on 50k rows or a store phone on every till record
-costs nothing instead of a billion pairs. Each rule is rewritten onto a key column that is
-null where the key is too common; the comparisons still read the original columns, so the
-weights are Splink's own.
+Blocking is capped as the online index caps it: a key held by more records than its rule's
+`block_limit` proposes no pair, so a placeholder email on 50k rows or a store phone on every
+till record costs nothing instead of a billion pairs. Each rule is rewritten onto a key column
+that is null where the key is too common; the comparisons still read the original columns, so
+the weights are Splink's own.
 
 Each pair also carries its weight per comparison (`w_<comparison>`, log2 of the Bayes factor
 with its term-frequency adjustment), so the clusterer can weigh a record against a customer
@@ -18,14 +18,14 @@ as a whole, comparison by comparison (see `idres.resolver.domain.matching.whole`
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from enum import StrEnum
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from idres.resolver.adapters.record_index import MAX_BLOCK
+from idres.resolver.adapters.record_index import block_limit
 from idres.resolver.domain.scoring import MatchModel
 
 PAIR_COLUMNS: tuple[str, str, str] = ("unique_id_l", "unique_id_r", "match_weight")
@@ -58,14 +58,14 @@ class Engine(StrEnum):
 
 
 def capped_blocking(
-    frame: pa.Table, model: Mapping[str, Any], max_block: int = MAX_BLOCK
+    frame: pa.Table, model: Mapping[str, Any], limit: Callable[[Sequence[str]], int] = block_limit
 ) -> tuple[pa.Table, dict[str, Any]]:
     """The frame with one key column per blocking rule (null where the key is too common), and
     the model with its prediction rules rewritten onto those columns."""
     rules = MatchModel.from_splink(model).blocking
     columns: dict[str, pa.Array] = {}
     for number, rule in enumerate(rules):
-        columns[f"block_{number}"] = _capped_key(frame, rule, max_block)
+        columns[f"block_{number}"] = _capped_key(frame, rule, limit(rule))
     keyed = frame
     for name, key in columns.items():
         keyed = keyed.append_column(name, key)

@@ -79,6 +79,9 @@ PREDICTION_RULES: Rules = (
     ("given_name", "dob"),
     ("given_name", "surname", "postcode_district"),
     ("surname", "postcode"),
+    # A record with little more than a name (a social display name, a note at the till) meets
+    # the customer of that name; a common one proposes nothing (`block_limit`).
+    ("given_name", "surname"),
 )
 # Where a rule's column carries no data, the first alternative whose columns do stands in:
 # an Australian or US postcode has no UK district.
@@ -328,6 +331,21 @@ def _exact_of(column: str, columns: frozenset[str]) -> Any:
     return _exact(column)
 
 
+def _typed_number(column: str, columns: frozenset[str]) -> Any:
+    """A number keyed by hand (a phone, a card): exact, with term frequency, or one digit
+    off, wrong, lost or added, which is a slip far likelier than a stranger's number."""
+    return cl.CustomComparison(
+        output_column_name=column,
+        comparison_description=f"{column}: exact, one digit off",
+        comparison_levels=[
+            cll.NullLevel(column),
+            cll.ExactMatchLevel(column, term_frequency_adjustments=True),
+            cll.LevenshteinLevel(column, 1).configure(label_for_charts="One digit off"),
+            cll.ElseLevel(),
+        ],
+    )
+
+
 def _name(column: str) -> Any:
     return cl.JaroWinklerAtThresholds(column, list(NAME_THRESHOLDS)).configure(
         term_frequency_adjustments=True
@@ -415,8 +433,10 @@ def _street(columns: frozenset[str]) -> Any:
     )
 
 
+_TYPED_NUMBERS = ("phone", "loyalty_card")
 _BUILDERS: dict[str, Callable[[frozenset[str]], Any]] = {
     **{column: functools.partial(_exact_of, column) for column in IDENTIFIER_COLUMNS},
+    **{column: functools.partial(_typed_number, column) for column in _TYPED_NUMBERS},
     "given_name": _given_name,
     "surname": lambda _: _name("surname"),
     "dob": _dob,

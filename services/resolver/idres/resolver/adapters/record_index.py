@@ -27,6 +27,15 @@ from idres.resolver.domain.scoring import (
 
 MAX_BLOCK = 200
 """A blocking key held by more records than this proposes none: it is too common to tell."""
+NAME_BLOCK = 30
+"""The limit for a key of names alone. A full name held by more records is common enough that
+agreeing on it links nobody by itself, and its block would cost the most pairs of all."""
+_NAME_COLUMNS = frozenset({"given_name", "surname"})
+
+
+def block_limit(rule: Iterable[str]) -> int:
+    """How many records may hold a key of `rule` before it proposes no pair."""
+    return NAME_BLOCK if set(rule) <= _NAME_COLUMNS else MAX_BLOCK
 
 
 def _attributes(features: Features) -> Attributes:
@@ -49,6 +58,7 @@ class RecordIndex:
         tf: TermFrequencies | None = None,
     ) -> None:
         self.blocking = tuple(blocking)
+        self._limits = tuple(block_limit(rule) for rule in self.blocking)
         self.tf_columns = tuple(tf_columns)
         self.tf = tf if tf is not None else TermFrequencies()
         self._features: dict[str, Features] = {}
@@ -111,7 +121,7 @@ class RecordIndex:
         found: set[str] = set()
         for key in self._keys(features):
             hits = self._blocks.get(key, ())
-            if len(hits) <= MAX_BLOCK:
+            if len(hits) <= self._limits[key[0]]:
                 found.update(hits)
         return found
 

@@ -10,6 +10,8 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from rapidfuzz.distance import Levenshtein
+
 from idres.resolver.domain.jaro_winkler import jaro_winkler_at_least
 
 Features = Mapping[str, str | None]
@@ -21,6 +23,9 @@ _OPERAND = re.compile(
 )
 _JARO_WINKLER = re.compile(
     rf"^jaro_winkler_similarity\(\s*{_COLUMN}\s*,\s*{_COLUMN}\s*\)\s*>=\s*([0-9.eE+-]+)$", re.I
+)
+_LEVENSHTEIN = re.compile(
+    rf"^levenshtein\(\s*{_COLUMN}\s*,\s*{_COLUMN}\s*\)\s*<=\s*([0-9]+)$", re.I
 )
 _IS_NULL = re.compile(rf"^{_COLUMN}\s+is\s+null$", re.I)
 _AND = re.compile(r"\s+and\s+", re.I)
@@ -113,10 +118,26 @@ def _similar(found: re.Match[str], condition: str) -> Test:
     return similar
 
 
+def _near(found: re.Match[str], condition: str) -> Test:
+    a = _Operand(found.group(1).lower(), found.group(2).lower(), 0, 0)
+    b = _Operand(found.group(3).lower(), found.group(4).lower(), 0, 0)
+    left, right = _sides(a, b, condition)
+    lc, rc, edits = left.column, right.column, int(found.group(5))
+
+    def near(l_row: Features, r_row: Features) -> bool:
+        x, y = l_row.get(lc), r_row.get(rc)
+        return x is not None and y is not None and Levenshtein.distance(x, y) <= edits
+
+    return near
+
+
 def _term(term: str, condition: str) -> Test:
     term = _strip_parens(term)
-    found = _JARO_WINKLER.match(term)
-    return _similar(found, condition) if found else _equality(term, condition)
+    if found := _JARO_WINKLER.match(term):
+        return _similar(found, condition)
+    if found := _LEVENSHTEIN.match(term):
+        return _near(found, condition)
+    return _equality(term, condition)
 
 
 def conjunction(condition: str) -> Test:
@@ -156,7 +177,8 @@ def any_null(condition: str) -> Test:
 
 def exact_column(condition: str) -> str | None:
     """The column of a level that is exactly `col_l = col_r`, as Splink detects it."""
-    if condition.strip().upper() == "ELSE" or _JARO_WINKLER.match(_strip_parens(condition)):
+    bare = _strip_parens(condition)
+    if condition.strip().upper() == "ELSE" or _JARO_WINKLER.match(bare) or _LEVENSHTEIN.match(bare):
         return None
     terms = _AND.split(_strip_parens(condition))
     if len(terms) != 1:

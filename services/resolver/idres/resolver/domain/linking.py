@@ -70,6 +70,11 @@ class LinkPolicy:
     )
     """Distinct customers a value may have before it is flagged shared and stops linking."""
 
+    sole_holder: frozenset[IdentifierKind] = frozenset({IdentifierKind.PHONE})
+    """Shareable kinds that link as a personal identifier does while one customer alone holds
+    the value and nothing contradicts it. A match model underrates them: its chance that two
+    people share a value is counted over records, and one person's many records inflate it."""
+
     household_guard: bool = True
     """Whether a differing given name or date of birth vetoes a model link (`matching`);
     `guarded` sets it from the model."""
@@ -136,6 +141,8 @@ class Scan:
     """The query as a profile, its usable identifiers included."""
     accepted: dict[str, list[Identifier]] = field(default_factory=dict)
     evidence: list[Evidence] = field(default_factory=list)
+    sole: set[Identifier] = field(default_factory=set)
+    """Accepted values that one customer alone holds."""
 
 
 def decide(
@@ -203,6 +210,8 @@ def _judge(
             fits.append(holder)
             scan.accepted.setdefault(holder, []).append(ident)
     if fits:
+        if len(holders) == 1:
+            scan.sole.add(ident)
         return Evidence(ident, EvidenceOutcome.MATCHED, tuple(fits), "exact match")
     return Evidence(ident, EvidenceOutcome.CONTRADICTED, tuple(sorted(holders)), "; ".join(reasons))
 

@@ -34,6 +34,7 @@ from idres.resolver.domain.linking import (
     Link,
     LinkPolicy,
     Plan,
+    Scan,
     ValueState,
     scan_identifiers,
 )
@@ -210,7 +211,7 @@ def decide_scored(
     the query's identifiers in `states`)."""
     profiles = {c.customer_id: c.profile for c in candidates}
     scan = scan_identifiers(query, states, profiles, policy)
-    links = [_link(c, features, scan.mine, scan.accepted, scorer, policy) for c in candidates]
+    links = [_link(c, features, scan, scorer, policy) for c in candidates]
     # A customer holding one of the query's values stays in the answer as a possible match
     # even when the model alone gives little: a phone held by one customer is worth showing.
     held = scan.accepted.keys()
@@ -260,15 +261,18 @@ def decide_scored(
 def _link(
     candidate: Candidate,
     features: Features,
-    mine: Profile,
-    accepted: Mapping[str, list[Identifier]],
+    scan: Scan,
     scorer: PairScorer,
     policy: LinkPolicy,
 ) -> Link:
     found = scorer.best(features, candidate)
     record_id, score = found if found else ("", None)
-    held = accepted.get(candidate.customer_id, ())
-    personal = [i for i in held if i.kind not in policy.shareable]
+    held = scan.accepted.get(candidate.customer_id, ())
+    personal = [
+        i
+        for i in held
+        if i.kind not in policy.shareable or (i.kind in policy.sole_holder and i in scan.sole)
+    ]
     return Link(
         customer_id=candidate.customer_id,
         record_id=record_id,
@@ -276,7 +280,7 @@ def _link(
         probability=score.probability if score else 0.0,
         contributions=score.contributions if score else (),
         sure=bool(personal),
-        veto=contradict(mine, candidate.profile) if policy.household_guard else "",
+        veto=contradict(scan.mine, candidate.profile) if policy.household_guard else "",
     )
 
 

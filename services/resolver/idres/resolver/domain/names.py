@@ -7,7 +7,7 @@ import unicodedata
 from datetime import date
 from functools import lru_cache
 
-from rapidfuzz.distance import JaroWinkler
+from rapidfuzz.distance import OSA, JaroWinkler
 
 # Typos stay above this; different names (John/Joan 0.88 is the edge) mostly fall below.
 SIMILAR_NAME = 0.9
@@ -219,6 +219,45 @@ def given_names_agree(a: str, b: str) -> bool:
     if y in _GROUPS.get(x, ()):
         return True
     return len(x) > 2 and len(y) > 2 and JaroWinkler.similarity(x, y) >= SIMILAR_NAME
+
+
+def given_names_may_meet(a: str, b: str) -> bool:
+    """Whether two given names could be one, typed or shortened: the bar a veto must clear.
+    Besides `given_names_agree`: one letter wrong, lost, added or swapped ("Hnnah"), a prefix
+    ("Mat" for Matthew), an initial or a typo of a nickname ("R." or "Robrt" for Bob)."""
+    if given_names_agree(a, b):
+        return True
+    x, y = fold(a).split(" ")[0], fold(b).split(" ")[0]
+    short, long = sorted((x, y), key=len)
+    if len(short) >= 4 and OSA.distance(x, y) <= 1:
+        return True
+    if len(short) >= 3 and long.startswith(short):
+        return True
+    return _nickname_meets(x, y) or _nickname_meets(y, x)
+
+
+def _nickname_meets(x: str, y: str) -> bool:
+    """`x` is an initial or a typo of a name in `y`'s nickname group."""
+    for name in _GROUPS.get(y, ()):
+        if len(x) == 1 and name.startswith(x):
+            return True
+        if len(x) > 2 and JaroWinkler.similarity(x, name) >= SIMILAR_NAME:
+            return True
+    return False
+
+
+def display_name_holds(text: str, given: str, surname: str) -> bool:
+    """Whether one field holds a whole name run together: "lucypowell", "TheHollyGuzman",
+    "bhowells" (an initial and the surname)."""
+    x = fold(text).replace(" ", "")
+    given, surname = fold(given).split(" ")[0], fold(surname).replace(" ", "")
+    if len(x) < 6:
+        return False
+    if len(given) >= 3 and given in x and x != given:
+        return True
+    if len(surname) >= 3 and x.endswith(surname) and len(x) > len(surname):
+        return not given or x[: -len(surname)].endswith(given[:1])
+    return False
 
 
 def surnames_agree(a: str, b: str) -> bool:

@@ -6,7 +6,13 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from idres.resolver.domain.identifiers import Identifier
-from idres.resolver.domain.names import dobs_agree, given_names_agree, surnames_agree
+from idres.resolver.domain.names import (
+    display_name_holds,
+    dobs_agree,
+    given_names_agree,
+    given_names_may_meet,
+    surnames_agree,
+)
 from idres.resolver.domain.records import Attributes
 
 
@@ -71,12 +77,27 @@ def contradict(a: Profile, b: Profile) -> str:
 
 
 def _names_meet(a: Profile, b: Profile) -> bool:
-    """A given name in common, or the two fields swapped ("Kelly Dave" for Dave Kelly)."""
-    if any(given_names_agree(x, y) for x in a.given_names for y in b.given_names):
+    """Whether the given names could be one person's. A veto needs proof, and a given name
+    field often holds something else: a typo or a short form of the name, the surname alone,
+    the two fields swapped ("Kelly Dave" for Dave Kelly), or a whole display name run
+    together ("lucypowell")."""
+    if any(given_names_may_meet(x, y) for x in a.given_names for y in b.given_names):
         return True
-    return any(surnames_agree(x, y) for x in a.given_names for y in b.surnames) and any(
-        surnames_agree(x, y) for x in a.surnames for y in b.given_names
-    )
+    return _crossed(a, b) or _crossed(b, a)
+
+
+def _crossed(a: Profile, b: Profile) -> bool:
+    """`a`'s given name field holds `b`'s surname (alone or swapped), or all of `b`'s name."""
+    for given in a.given_names:
+        if any(surnames_agree(given, s) for s in b.surnames):
+            if not a.surnames:
+                return True
+            if any(given_names_may_meet(s, g) for s in a.surnames for g in b.given_names):
+                return True
+        for other in b.given_names or {""}:
+            if any(display_name_holds(given, other, s) for s in b.surnames or {""}):
+                return True
+    return False
 
 
 def corroborate(a: Profile, b: Profile) -> bool:

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from idres.resolver.domain.errors import InvalidValue
 from idres.resolver.domain.levels import (
     Test,
     UnsupportedModel,
@@ -24,9 +25,11 @@ from idres.resolver.domain.levels import (
 )
 from idres.resolver.domain.names import fold, nickname_group
 from idres.resolver.domain.normalize import DEFAULT_RULES, NormalizationRules
+from idres.resolver.domain.normalize.loyalty import normalize_card
 from idres.resolver.domain.records import (
     FIELD_OF_KIND,
     Attributes,
+    Flagged,
     Query,
     Record,
     parse_query,
@@ -97,6 +100,8 @@ def features(
         column = FIELD_OF_KIND[observed.identifier.kind]
         if not observed.placeholder and out[column] is None:
             out[column] = observed.identifier.value
+    if out["loyalty_card"] is None:
+        out["loyalty_card"] = _mistyped_card(query.flagged)
     attributes = query.attributes
     out["given_name"] = given = _folded(attributes.given_name)
     out["given_name_group"] = nickname_group(given) if given else None
@@ -111,6 +116,18 @@ def features(
     )
     out.update(zip(ADDRESS_COLUMNS, address_parts(attributes), strict=True))
     return out
+
+
+def _mistyped_card(flagged: Iterable[Flagged]) -> str | None:
+    """The digits of a card that failed only its check digit. It never links on its own, but
+    the model weighs it: the same slip twice, or one digit off the customer's card."""
+    for field in flagged:
+        if field.field == "loyalty_card":
+            try:
+                return normalize_card(field.raw, check_digit=False)
+            except InvalidValue:
+                return None
+    return None
 
 
 def _folded(name: str) -> str | None:

@@ -1,0 +1,60 @@
+"""When given names prove two people: a veto needs proof, and the field often holds a typo, a
+short form, the surname or a whole display name."""
+
+from __future__ import annotations
+
+import pytest
+
+from idres.resolver.domain.names import display_name_holds, given_names_may_meet
+from idres.resolver.domain.profiles import Profile, contradict
+from idres.resolver.domain.records import Attributes
+
+
+def person(given: str, surname: str = "") -> Profile:
+    p = Profile("", 0)
+    p.add(Attributes(given_name=given, surname=surname))
+    return p
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        ("Hnnah", "Hannah"),  # a letter lost
+        ("Tefry", "Terry"),  # a letter wrong
+        ("Mat", "Matthew"),  # a prefix
+        ("R.", "Bob"),  # the initial of a nickname's formal name
+        ("Robrt", "Bobby"),  # a typo of the formal name of a nickname
+    ],
+)
+def test_a_typed_or_shortened_name_may_be_the_same(a: str, b: str) -> None:
+    assert given_names_may_meet(a, b) and given_names_may_meet(b, a)
+
+
+@pytest.mark.parametrize(("a", "b"), [("Chloe", "Jack"), ("Paul", "Tracy"), ("Ann", "Ian")])
+def test_different_names_do_not_meet(a: str, b: str) -> None:
+    assert not given_names_may_meet(a, b)
+
+
+def test_a_whole_name_run_together_holds_the_name() -> None:
+    assert display_name_holds("lucypowell", "Lucy", "Powell")
+    assert display_name_holds("TheHollyGuzman", "Holly", "Guzman")
+    assert display_name_holds("bhowells", "Brenda", "Howells")  # initial and surname
+    assert not display_name_holds("chowells", "Brenda", "Howells")
+    assert not display_name_holds("Lucy", "Lucy", "Powell")
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        (person("Velasquez"), person("Paul", "Velasquez")),  # the surname in the given slot
+        (person("Bell", "Psul"), person("Paul", "Bell")),  # swapped, with a typo
+        (person("nicolecrawford"), person("Nicole", "Crawford")),
+    ],
+)
+def test_a_given_name_field_holding_something_else_vetoes_nobody(a: Profile, b: Profile) -> None:
+    assert contradict(a, b) == "" and contradict(b, a) == ""
+
+
+def test_two_people_of_one_household_are_still_told_apart() -> None:
+    assert contradict(person("Chloe", "Parker"), person("Daniel", "Parker")) == "given names differ"
+    assert contradict(person("Parker"), person("Daniel", "Jones")) == "given names differ"
