@@ -41,10 +41,10 @@ def person_of(data: GeneratedData) -> dict[str, str]:
     return dict(data.truth)
 
 
-def _phone_key(text: str) -> str | None:
+def _phone_key(text: str, region: str = "GB") -> str | None:
     """E.164 for a valid phone, None for anything else."""
     try:
-        number = phonenumbers.parse(text, "GB")
+        number = phonenumbers.parse(text, region)
     except phonenumbers.NumberParseException:
         return None
     if not phonenumbers.is_valid_number(number):
@@ -71,7 +71,11 @@ def _invalid_field(record: dict[str, str]) -> str | None:
     email, phone = record["email"].strip(), record["phone"]
     if email and email not in PLACEHOLDER_EMAILS and not EMAIL.fullmatch(email):
         return "email"
-    if phone and phone not in PLACEHOLDER_PHONES and _phone_key(phone) is None:
+    if (
+        phone
+        and phone not in PLACEHOLDER_PHONES
+        and not (_phone_key(phone) or _phone_key(phone, "US"))
+    ):
         return "phone"
     card = record["loyalty_card"].replace(" ", "")
     if card and not (len(card) == 16 and luhn_valid(card)):
@@ -125,10 +129,10 @@ def test_channel_mix(data: GeneratedData) -> None:
         assert 0.04 < share[channel] / len(data.records) < 0.4, channel
 
 
-def test_phones_are_valid_for_gb(data: GeneratedData) -> None:
+def test_phones_are_valid_for_gb_or_us(data: GeneratedData) -> None:
     phones = [r["phone"] for r in data.records if r["phone"]]
     real = [p for p in phones if p not in PLACEHOLDER_PHONES]
-    valid = sum(_phone_key(p) is not None for p in real)
+    valid = sum((_phone_key(p) or _phone_key(p, "US")) is not None for p in real)
     assert valid / len(real) > 0.99
     assert not any((_phone_key(p) or "").startswith("+447700900") for p in real)  # drama range
     formats = {re.sub(r"\d", "9", p) for p in real}
@@ -225,3 +229,27 @@ def test_generate_verb(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     assert out.exists() and truth.exists()
     bad = parser.parse_args(["generate", "--out", str(tmp_path / "people.txt")])
     assert bad.func(bad) == 2
+
+
+def test_some_customers_write_the_american_way(data: GeneratedData) -> None:
+    zips = [r["postcode"] for r in data.records if r["postcode"].isdigit()]
+    assert zips and all(4 <= len(z) <= 5 for z in zips)
+    assert any(len(z) == 4 for z in zips)  # a ZIP that lost its leading zero
+    us = [p for r in data.records if (p := r["phone"]) and _phone_key(p) is None]
+    us = [p for p in us if (_phone_key(p, "US") or "").startswith("+1")]
+    formats = {re.sub(r"\d", "9", p) for p in us}
+    assert {"(999) 999-9999", "999-999-9999"} <= formats
+
+
+def test_social_records_carry_display_names(data: GeneratedData) -> None:
+    social = [r for r in data.records if r["channel"] == "social_care" and r["given_name"]]
+    display = [r["given_name"] for r in social if not r["surname"]]
+    assert len(display) > len(social) * 0.15
+    assert any(re.fullmatch(r"[A-Z][a-z]+, [A-Z][a-z]+", d) for d in display)  # "Smith, John"
+    assert any(re.fullmatch(r"[A-Z][a-z]+ [A-Z]\.", d) for d in display)  # "Bob S."
+
+
+def test_some_emails_have_a_misspelt_domain(data: GeneratedData) -> None:
+    domains = Counter(r["email"].strip().lower().rpartition("@")[2] for r in data.records)
+    slips = sum(n for d, n in domains.items() if d in {"gmial.com", "gamil.com", "hotmial.com"})
+    assert slips > 0

@@ -3,12 +3,17 @@
 The data is built to be hard in the ways real channel data is hard: each channel sees only what
 it would really see, values arrive in many spellings, households share landlines, tablets and
 computers, twins share a birthday and an address, staff type placeholders and their own store's
-phone number, and people change email addresses. Everything comes from one seeded
-`random.Random`, so a seed always gives the same file.
+phone number, and people change email addresses. Some customers live in the US and write a
+ZIP (a spreadsheet may have dropped its leading zero) and a US mobile the American way; social
+profiles often carry a display name in one field ("Smith, John", "Bob S.", the handle); emails
+are sometimes typed with a misspelt domain ("gmial.com"); a card may fail its check digit.
+Everything comes from one
+seeded `random.Random`, so a seed always gives the same file.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import re
 import unicodedata
@@ -63,6 +68,9 @@ _MAX_RECORDS = 40
 _HOUSEHOLD_SHARE = 0.11  # of units; households of 2-4 then hold ~25% of persons
 _STORES = 8  # a handful of store phones, each typed for many shoppers
 _INVALID_RATE = 0.003  # records given one deliberately invalid value
+_US_SHARE = 0.04  # of people living alone: a US customer, with a ZIP and a US mobile
+_DISPLAY_NAME_RATE = 0.3  # of named social records: the profile's display name in one field
+_DOMAIN_TYPO_RATE = 0.015  # of emails typed with a misspelt provider domain
 
 # Given names with gender and the nicknames people really go by; the first are the most common.
 _MALE = """
@@ -179,6 +187,23 @@ _EMAIL_PROVIDERS = (
     ("nhs.net", 2),
 )
 _GMAIL = ("gmail.com", "googlemail.com")
+# Slips people make in a provider's domain; nobody receives mail at them.
+_DOMAIN_SLIPS: dict[str, tuple[str, ...]] = {
+    "gmail.com": ("gmial.com", "gamil.com", "gmail.con"),
+    "hotmail.com": ("hotmial.com", "hotmal.com"),
+    "outlook.com": ("outlok.com",),
+    "icloud.com": ("iclod.com",),
+}
+# US area codes (valid geographic ones) and how Americans write a number.
+_US_AREA_CODES = ("212", "312", "415", "617", "713", "305", "404", "206", "602", "303", "201")
+_US_FORMATS: tuple[tuple[str, int], ...] = (
+    ("({a}) {e}-{line}", 40),
+    ("{a}-{e}-{line}", 20),
+    ("+1 {a} {e} {line}", 15),
+    ("{a}.{e}.{line}", 10),
+    ("1-{a}-{e}-{line}", 10),
+    ("{a}{e}{line}", 5),
+)
 _PLUS_TAGS = ("shop", "news", "promo", "orders", "spam", "uk")
 
 _PLATFORMS = (("instagram", 35), ("facebook", 30), ("twitter", 20), ("tiktok", 15))
@@ -226,8 +251,9 @@ class GeneratedData:
 
 @dataclass(frozen=True, slots=True)
 class _Phone:
-    digits: str  # national form with the leading 0
+    digits: str  # national form: with the leading 0 (GB), or the ten digits (US)
     code_len: int  # digits of the dialling code (with the 0), for grouping as people write it
+    region: str = "GB"
 
 
 @dataclass(frozen=True, slots=True)
@@ -299,6 +325,7 @@ _PLATFORM_CUM = _cumulative(_PLATFORMS)
 _SPELLING_CUM = {platform: _cumulative(pairs) for platform, pairs in _PLATFORM_SPELLINGS.items()}
 _MOBILE_FORMAT_CUM = _cumulative(_MOBILE_FORMATS)
 _LANDLINE_FORMAT_CUM = _cumulative(_LANDLINE_FORMATS)
+_US_FORMAT_CUM = _cumulative(_US_FORMATS)
 
 
 @cache  # a few hundred distinct names, asked for tens of thousands of times
@@ -344,6 +371,10 @@ def _is_gb_landline(digits: str) -> bool:
     return bool(_GB_FIXED.fullmatch(digits[1:]))
 
 
+def _is_us_number(digits: str) -> bool:
+    return phonenumbers.is_valid_number(phonenumbers.parse(f"+1{digits}"))
+
+
 def _group(phone: _Phone) -> tuple[str, str]:
     """("7911 123456" style grouping without the leading 0, the digits after the code)."""
     d, k = phone.digits, phone.code_len
@@ -382,8 +413,27 @@ class _Synth:
     def _single(self) -> _Person:
         rng = self.rng
         home = self._home(landline=rng.random() < 0.3, shared_devices=False)
+        us = rng.random() < _US_SHARE
+        if us:  # no UK postcode or landline; still shops at a store and calls the centre
+            home = dataclasses.replace(home, postcode=self._zip(), landline=None)
         gender = rng.choice("mf")
-        return self._person(gender, self._given(gender), self._surname(), self._dob(18, 88), home)
+        person = self._person(gender, self._given(gender), self._surname(), self._dob(18, 88), home)
+        if us:
+            person.mobile = self._us_mobile()
+        return person
+
+    def _zip(self) -> str:
+        """A five-digit ZIP code; one in five starts with 0 (New England, New Jersey)."""
+        first = "0" if self.rng.random() < 0.2 else str(self.rng.randint(1, 9))
+        return first + self._digits(4)
+
+    def _us_mobile(self) -> _Phone:
+        while True:
+            exchange = f"{self.rng.randint(2, 9)}{self._digits(2)}"
+            digits = f"{self.rng.choice(_US_AREA_CODES)}{exchange}{self._digits(4)}"
+            if exchange != "555" and digits not in self.used and _is_us_number(digits):
+                self.used.add(digits)
+                return _Phone(digits, 3, "US")
 
     def _household(self) -> list[_Person]:
         rng = self.rng
@@ -738,7 +788,17 @@ class _Renderer:
             fields["handle_platform"] = _weighted(rng, spellings, _SPELLING_CUM[platform])[0]
         if rng.random() < 0.65:
             self._names(fields, p, given=0.95, nickname=0.3)
+            if rng.random() < _DISPLAY_NAME_RATE:
+                fields["given_name"] = self._display_name(p, handle)
+                del fields["surname"]
         return fields
+
+    def _display_name(self, p: _Person, handle: str) -> str:
+        """A profile's name as people set it: the first name, a nickname and an initial,
+        "Smith, John", or the handle itself."""
+        rng = self.rng
+        given = rng.choice(_NICKNAMES[p.given]) if p.given in _NICKNAMES else p.given
+        return rng.choice((p.given, f"{given} {p.surname[0]}.", f"{p.surname}, {p.given}", handle))
 
     def _email_record(self, p: _Person, at: int) -> dict[str, str]:
         fields = {"email": self._email(p, at, placeholder=0.0)}
@@ -789,6 +849,7 @@ class _Renderer:
         local, _, domain = email.partition("@")
         if domain in _GMAIL:
             local, domain = self._gmail_noise(local, domain)
+        domain = self._domain(domain)
         roll = rng.random()
         if roll < 0.06:
             local, domain = local.upper(), domain.upper()
@@ -811,6 +872,12 @@ class _Renderer:
             domain = "googlemail.com" if domain == "gmail.com" else "gmail.com"
         return local, domain
 
+    def _domain(self, domain: str) -> str:
+        slips = _DOMAIN_SLIPS.get(domain)
+        if slips and self.rng.random() < _DOMAIN_TYPO_RATE * 4:  # the four big providers
+            return self.rng.choice(slips)
+        return domain
+
     def _phone(self, phone: _Phone, placeholder: float) -> str:
         if self.rng.random() < placeholder:
             return self.rng.choice(PLACEHOLDER_PHONES)
@@ -818,6 +885,9 @@ class _Renderer:
 
     def _phone_text(self, phone: _Phone) -> str:
         d = phone.digits
+        if phone.region == "US":
+            template = _weighted(self.rng, _US_FORMATS, _US_FORMAT_CUM)[0]
+            return template.format(a=d[:3], e=d[3:6], line=d[6:])
         grouped, rest = _group(phone)
         if phone.code_len == 5 and d.startswith("07"):
             template = _weighted(self.rng, _MOBILE_FORMATS, _MOBILE_FORMAT_CUM)[0]
@@ -836,6 +906,8 @@ class _Renderer:
     def _postcode(self, p: _Person, at: int) -> str:
         postcode = p.postcodes[-1] if at >= p.move_at else p.postcodes[0]
         roll = self.rng.random()
+        if postcode.isdigit():  # a ZIP: spreadsheets drop its leading zero
+            return postcode.lstrip("0") if roll < 0.3 else postcode
         if roll < 0.08:
             return postcode.replace(" ", "")
         if roll < 0.14:
