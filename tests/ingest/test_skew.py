@@ -11,6 +11,7 @@ from idres.ingest.dedup import dedup
 from idres.ingest.files import write_table
 from idres.ingest.generator import generate
 from idres.resolver.adapters.record_index import NAME_BLOCK
+from idres.resolver.domain.names import fold
 from idres.resolver.domain.records import CANONICAL_COLUMNS
 
 HOT_ROWS = 1_500
@@ -19,7 +20,9 @@ STORE_PHONE = "020 7946 0018"
 
 def same_name_pairs(rows: list[dict[str, str]]) -> int:
     """Pairs of rows typing the same full name: a name rule may fairly propose these."""
-    names = Counter((r["given_name"], r["surname"]) for r in rows if r.get("given_name"))
+    names = Counter(
+        (fold(r["given_name"]), fold(r["surname"])) for r in rows if r.get("given_name")
+    )
     return sum(n * (n - 1) // 2 for n in names.values() if n <= NAME_BLOCK)
 
 

@@ -7,8 +7,7 @@ phone number, and people change email addresses. Some customers live in the US a
 ZIP (a spreadsheet may have dropped its leading zero) and a US mobile the American way; social
 profiles often carry a display name in one field ("Smith, John", "Bob S.", the handle); emails
 are sometimes typed with a misspelt domain ("gmial.com"); a card may fail its check digit.
-Everything comes from one
-seeded `random.Random`, so a seed always gives the same file.
+Everything comes from one seeded `random.Random`, so a seed always gives the same file.
 """
 
 from __future__ import annotations
@@ -70,7 +69,7 @@ _STORES = 8  # a handful of store phones, each typed for many shoppers
 _INVALID_RATE = 0.003  # records given one deliberately invalid value
 _US_SHARE = 0.04  # of people living alone: a US customer, with a ZIP and a US mobile
 _DISPLAY_NAME_RATE = 0.3  # of named social records: the profile's display name in one field
-_DOMAIN_TYPO_RATE = 0.015  # of emails typed with a misspelt provider domain
+_DOMAIN_SLIP_RATE = 0.06  # of emails at a provider in `_DOMAIN_SLIPS`: a misspelt domain
 
 # Given names with gender and the nicknames people really go by; the first are the most common.
 _MALE = """
@@ -874,7 +873,7 @@ class _Renderer:
 
     def _domain(self, domain: str) -> str:
         slips = _DOMAIN_SLIPS.get(domain)
-        if slips and self.rng.random() < _DOMAIN_TYPO_RATE * 4:  # the four big providers
+        if slips and self.rng.random() < _DOMAIN_SLIP_RATE:
             return self.rng.choice(slips)
         return domain
 

@@ -435,8 +435,10 @@ def _street(columns: frozenset[str]) -> Any:
 
 _TYPED_NUMBERS = ("phone", "loyalty_card")
 _BUILDERS: dict[str, Callable[[frozenset[str]], Any]] = {
-    **{column: functools.partial(_exact_of, column) for column in IDENTIFIER_COLUMNS},
-    **{column: functools.partial(_typed_number, column) for column in _TYPED_NUMBERS},
+    **{
+        column: functools.partial(_typed_number if column in _TYPED_NUMBERS else _exact_of, column)
+        for column in IDENTIFIER_COLUMNS
+    },
     "given_name": _given_name,
     "surname": lambda _: _name("surname"),
     "dob": _dob,

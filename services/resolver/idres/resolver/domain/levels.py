@@ -105,38 +105,32 @@ def _equality(term: str, condition: str) -> Test:
     return same_part
 
 
-def _similar(found: re.Match[str], condition: str) -> Test:
+def _compared(
+    found: re.Match[str], condition: str, close: Callable[[str, str, float], bool]
+) -> Test:
+    """A function of the two sides' values against the bound that ends the match."""
     a = _Operand(found.group(1).lower(), found.group(2).lower(), 0, 0)
     b = _Operand(found.group(3).lower(), found.group(4).lower(), 0, 0)
     left, right = _sides(a, b, condition)
-    lc, rc, threshold = left.column, right.column, float(found.group(5))
+    lc, rc, bound = left.column, right.column, float(found.group(5))
 
-    def similar(l_row: Features, r_row: Features) -> bool:
+    def compared(l_row: Features, r_row: Features) -> bool:
         x, y = l_row.get(lc), r_row.get(rc)
-        return x is not None and y is not None and jaro_winkler_at_least(x, y, threshold)
+        return x is not None and y is not None and close(x, y, bound)
 
-    return similar
+    return compared
 
 
-def _near(found: re.Match[str], condition: str) -> Test:
-    a = _Operand(found.group(1).lower(), found.group(2).lower(), 0, 0)
-    b = _Operand(found.group(3).lower(), found.group(4).lower(), 0, 0)
-    left, right = _sides(a, b, condition)
-    lc, rc, edits = left.column, right.column, int(found.group(5))
-
-    def near(l_row: Features, r_row: Features) -> bool:
-        x, y = l_row.get(lc), r_row.get(rc)
-        return x is not None and y is not None and Levenshtein.distance(x, y) <= edits
-
-    return near
+def _within_edits(x: str, y: str, edits: float) -> bool:
+    return Levenshtein.distance(x, y) <= edits
 
 
 def _term(term: str, condition: str) -> Test:
     term = _strip_parens(term)
     if found := _JARO_WINKLER.match(term):
-        return _similar(found, condition)
+        return _compared(found, condition, jaro_winkler_at_least)
     if found := _LEVENSHTEIN.match(term):
-        return _near(found, condition)
+        return _compared(found, condition, _within_edits)
     return _equality(term, condition)
 
 
@@ -180,7 +174,7 @@ def exact_column(condition: str) -> str | None:
     bare = _strip_parens(condition)
     if condition.strip().upper() == "ELSE" or _JARO_WINKLER.match(bare) or _LEVENSHTEIN.match(bare):
         return None
-    terms = _AND.split(_strip_parens(condition))
+    terms = _AND.split(bare)
     if len(terms) != 1:
         return None
     parts = _strip_parens(terms[0]).split("=")

@@ -213,7 +213,7 @@ def decide_scored(
     scan = scan_identifiers(query, states, profiles, policy)
     links = [_link(c, features, scan, scorer, policy) for c in candidates]
     # A customer holding one of the query's values stays in the answer as a possible match
-    # even when the model alone gives little: a phone held by one customer is worth showing.
+    # even when the model alone gives little: a device or a landline is worth showing.
     held = scan.accepted.keys()
     viable = sorted(
         (

@@ -223,7 +223,7 @@ def given_names_agree(a: str, b: str) -> bool:
 
 def given_names_may_meet(a: str, b: str) -> bool:
     """Whether two given names could be one, typed or shortened: the bar a veto must clear.
-    Besides `given_names_agree`: one letter wrong, lost, added or swapped ("Hnnah"), a prefix
+    Besides `given_names_agree`: one letter wrong, lost, added or swapped ("Jenifer"), a prefix
     ("Mat" for Matthew), an initial or a typo of a nickname ("R." or "Robrt" for Bob)."""
     if given_names_agree(a, b):
         return True
@@ -247,8 +247,8 @@ def _nickname_meets(x: str, y: str) -> bool:
 
 
 def display_name_holds(text: str, given: str, surname: str) -> bool:
-    """Whether one field holds a whole name run together: "lucypowell", "TheHollyGuzman",
-    "bhowells" (an initial and the surname)."""
+    """Whether one field holds a whole name run together: "annawright", "TheJoeBloggs",
+    "jwatson" (an initial and the surname)."""
     x = fold(text).replace(" ", "")
     given, surname = fold(given).split(" ")[0], fold(surname).replace(" ", "")
     if len(x) < 6:

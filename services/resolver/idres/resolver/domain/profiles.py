@@ -80,7 +80,7 @@ def _names_meet(a: Profile, b: Profile) -> bool:
     """Whether the given names could be one person's. A veto needs proof, and a given name
     field often holds something else: a typo or a short form of the name, the surname alone,
     the two fields swapped ("Kelly Dave" for Dave Kelly), or a whole display name run
-    together ("lucypowell")."""
+    together ("annawright")."""
     if any(given_names_may_meet(x, y) for x in a.given_names for y in b.given_names):
         return True
     return _crossed(a, b) or _crossed(b, a)
