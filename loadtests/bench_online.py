@@ -7,8 +7,9 @@ Steps: generate `--persons` (seed 7) and hold out about 1% of the records (at mo
 person, only persons with other records): they are the new observations the lookups are built
 from. Train the model on the rest (Splink, `--max-pairs`), store it active in a fresh embedded
 PostgreSQL, ingest every remaining record (in process through `Resolver.observe`, in time
-order, or with the `idres ingest` CLI), then start `idres serve` as a subprocess on 127.0.0.1,
-so the client does not share the server's GIL.
+order, or with the `idres ingest` CLI: row by row, or with `--ingest bulk` clustered in memory by
+the same decisions), then start `idres serve` as a subprocess on 127.0.0.1, so the client does
+not share the server's GIL.
 
 Two lookup sets come from the held-out records: *strong* (the record's identifiers and its
 names) and *weak* (given name, surname, date of birth and postcode only, from records that have
@@ -234,11 +235,20 @@ def ingest_in_process(
 
 
 def ingest_cli(
-    env: Mapping[str, str], data: Path, records: int, log: Path, timeout: float, workers: int
+    env: Mapping[str, str],
+    data: Path,
+    records: int,
+    log: Path,
+    timeout: float,
+    workers: int,
+    *,
+    bulk: bool = False,
 ) -> IngestFigures:
-    """`idres ingest` as a subprocess (its rows-in-flight threads), timed as a whole."""
-    figures = IngestFigures(f"idres ingest ({workers} in flight)")
-    cmd = [str(IDRES), "ingest", "--quiet", "--workers", str(workers), str(data)]
+    """`idres ingest` as a subprocess (its rows-in-flight threads, or `--bulk`: clustered in
+    memory by the same decisions and written with COPY), timed as a whole."""
+    how = ["--bulk"] if bulk else ["--workers", str(workers)]
+    figures = IngestFigures(f"idres ingest {' '.join(how)}")
+    cmd = [str(IDRES), "ingest", "--quiet", *how, str(data)]
     started = time.perf_counter()
     with log.open("w") as out:
         done = subprocess.run(
@@ -249,9 +259,9 @@ def ingest_cli(
     text = log.read_text(errors="replace")
     rejected = next(
         (
-            int(line.split(":")[1].replace(",", ""))
+            int(line.split(":" if ":" in line else None)[-1].replace(",", ""))
             for line in text.splitlines()
-            if line.startswith("rejected rows:")
+            if line.startswith("rejected rows:") or line.startswith("rejected  ")
         ),
         0,
     )
@@ -621,7 +631,7 @@ def run(
     try:
         report.model_version = store_model(opts.database_url, folder, model, frame)
         log(f"ingesting {len(prepared.stored):,} records ({opts.ingest})")
-        if opts.ingest == "cli":
+        if opts.ingest in ("cli", "bulk"):
             report.ingest = ingest_cli(
                 server_env(folder, opts.database_url),
                 data_path,
@@ -629,6 +639,7 @@ def run(
                 work / "ingest.log",
                 opts.ingest_timeout,
                 opts.ingest_workers,
+                bulk=opts.ingest == "bulk",
             )
         else:
             report.ingest = ingest_in_process(opts.database_url, folder, prepared.stored)
@@ -779,7 +790,10 @@ def parse_options(argv: Sequence[str] | None) -> tuple[Options, argparse.Namespa
     p.add_argument("--holdout", type=float, default=d.holdout, help="share of records held out")
     p.add_argument("--max-pairs", type=int, default=d.max_pairs, help="training cap")
     p.add_argument(
-        "--ingest", choices=("cli", "inprocess"), default=d.ingest, help="how to load the store"
+        "--ingest",
+        choices=("cli", "bulk", "inprocess"),
+        default=d.ingest,
+        help="how to load the store: `idres ingest`, `idres ingest --bulk` or Observe in process",
     )
     p.add_argument("--ingest-workers", type=int, default=d.ingest_workers)
     p.add_argument("--calls", type=int, default=d.calls, help="Resolve calls per lookup set")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
@@ -19,8 +20,8 @@ from idres.ingest.pairs import capped_blocking, score_pairs
 from idres.ingest.training import model_version, training_facts
 from idres.resolver.domain.linking import ValueState
 from idres.resolver.domain.matching import Scorer, decide_scored
-from idres.resolver.domain.records import Record
-from idres.resolver.domain.scoring import MatchModel, TermFrequencies
+from idres.resolver.domain.records import Record, parse_record
+from idres.resolver.domain.scoring import MatchModel, TermFrequencies, identifier_differences
 from tests.ingest.test_clustering import records
 
 Trained = tuple[dict[str, Any], dict[str, Any]]
@@ -80,7 +81,8 @@ def _graph(ordered: list[Record], model: dict[str, Any]) -> PairGraph:
     """The scored pairs of the generated file `ordered` was parsed from."""
     frame = model_frame(generate(PERSONS, SEED).records)
     ids = pa.array([r.record_id for r in ordered], pa.string())
-    return PairGraph.build(ids, score_pairs(frame, model, floor=0.0))
+    differences = identifier_differences(MatchModel.from_splink(model))
+    return PairGraph.build(ids, score_pairs(frame, model, floor=0.0), differences)
 
 
 @pytest.fixture(scope="module")
@@ -133,3 +135,52 @@ def test_no_candidate_is_decided_as_the_resolver_decides_it(trained: Trained) ->
         _NOBODY.absorbed,
         _NOBODY.links,
     )
+
+
+def test_a_comparison_one_side_could_not_make_is_null(trained: Trained) -> None:
+    frame = model_frame(generate(200, 9).records)
+    emails = dict(zip(*(frame.column(c).to_pylist() for c in ("unique_id", "email")), strict=True))
+    pairs = score_pairs(frame, trained[0], floor=-5.0)
+    columns = ("unique_id_l", "unique_id_r", "w_email")
+    seen = {True: 0, False: 0}
+    for left, right, weight in zip(*(pairs.column(c).to_pylist() for c in columns), strict=True):
+        both = emails[left] is not None and emails[right] is not None
+        assert (weight is not None) is both
+        seen[both] += 1
+    assert seen[True] and seen[False]
+
+
+def _ann(number: int, email: str = "") -> Record:
+    values = {"record_id": f"r{number}", "ts": f"2024-01-0{number + 1}T09:00:00Z"}
+    values |= {"given_name": "Ann", "surname": "Lee"} | ({"email": email} if email else {})
+    return parse_record(values, prefix="")
+
+
+def test_an_identifier_the_pairs_left_uncompared_still_counts_against(
+    trained: Trained,
+) -> None:
+    # r1 (no email) joins r0 on the name; r2 brings another email than r0's. Its pair with r0
+    # fell under the floor, so only the pair with r1 is left, and it compared no email.
+    ordered = [_ann(0, "ann.lee@post.co.uk"), _ann(1), _ann(2, "a.lee@mail.co.uk")]
+    nan = float("nan")
+    parts = np.array([[10.0, 10.0, nan], [10.0, 10.0, nan]], np.float32)
+    columns = ("given_name", "surname", "email")
+
+    def graph(differences: dict[str, float]) -> PairGraph:
+        return PairGraph([0, 0, 1, 2], [0, 1], [6.0, 6.0], parts, columns, differences)
+
+    assert graph({}).compared([0, 1]) == {"given_name", "surname"}
+    blind = cluster_graph(ordered, graph({}), workers=1).customers
+    assert len(set(blind)) == 1
+    weighed = cluster_graph(ordered, graph({"email": -20.0}), workers=1).customers
+    assert weighed[0] == weighed[1] != weighed[2]
+
+
+def test_a_customer_as_a_whole_takes_compared_fields_over_missing_ones() -> None:
+    nan = float("nan")
+    parts = np.array([[8.0, nan], [8.0, -1.5], [nan, nan]], np.float32)
+    graph = PairGraph([0, 0, 3], [0, 0, 0], [-6.0, -7.5, -14.0], parts, ("surname", "email"))
+    # The prior is -14: the email that differs counts though another pair lacked it.
+    assert graph.whole([0, 1]) == pytest.approx(-14.0 + 8.0 - 1.5)
+    assert graph.whole([0, 2]) == pytest.approx(-6.0)
+    assert graph.compared([0]) == {"surname"} and graph.compared([2]) == set()

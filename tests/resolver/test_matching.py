@@ -169,6 +169,10 @@ def test_a_phone_one_customer_holds_finds_them_and_a_shared_one_does_not(
     plan = model_resolver.resolve_values({"phone": "0113 245 7781"})
     assert (plan.decision, plan.target) == (Decision.MATCH, ann)
     assert plan.links[0].sure
+    # The number with someone else's email: a household's landline, not a sure link.
+    plan = model_resolver.resolve_values({"phone": "0113 245 7781", "email": "kim@post.co.uk"})
+    assert plan.decision is not Decision.MATCH
+    assert not any(lk.sure for lk in plan.links if lk.customer_id == ann)
     # Once a second person holds it, the number alone is no longer enough.
     bob = observe(
         model_resolver, "c-bob", given_name="Bob", phone="0113 245 7781", email="bob@shop.co.uk"

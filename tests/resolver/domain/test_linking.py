@@ -12,7 +12,7 @@ from idres.resolver.domain.linking import (
     decide,
     newly_shared,
 )
-from idres.resolver.domain.profiles import Profile
+from idres.resolver.domain.profiles import Profile, differing
 from idres.resolver.domain.records import Attributes, Observed, Query
 
 EMAIL_A = Identifier(IdentifierKind.EMAIL, "ann@post.co.uk")
@@ -132,3 +132,17 @@ def test_a_value_is_flagged_shared_once_too_many_people_hold_it() -> None:
     assert plan.target is None and newly_shared(eve, states, plan) == (PHONE,)
     fewer = {PHONE: held("c0", "c1")}
     assert newly_shared(eve, fewer, decide(eve, fewer, holders)) == ()
+
+
+def test_kinds_differ_only_where_both_hold_one_and_share_none() -> None:
+    insta_a = Identifier(IdentifierKind.SOCIAL_HANDLE, "instagram:ann.smith")
+    insta_b = Identifier(IdentifierKind.SOCIAL_HANDLE, "instagram:bobsmith")
+    tiktok = Identifier(IdentifierKind.SOCIAL_HANDLE, "tiktok:ann.smith")
+    ann = profile("c1", 1, "Ann", None, EMAIL_A, CARD_1, insta_a)
+    assert differing(ann, profile("c2", 2, "Ann", None, EMAIL_A, PHONE)) == set()
+    # Another email and another card; a handle on another platform is no competitor.
+    other = profile("c2", 2, "Ann", None, EMAIL_B, CARD_2, tiktok)
+    assert differing(ann, other) == {IdentifierKind.EMAIL, IdentifierKind.LOYALTY_CARD}
+    # One email in common outweighs a second one the other lacks.
+    both = profile("c3", 3, "Ann", None, EMAIL_A, EMAIL_B, insta_b)
+    assert differing(ann, both) == {IdentifierKind.SOCIAL_HANDLE}

@@ -40,7 +40,7 @@ from idres.resolver.domain.linking import DEFAULT_POLICY
 from idres.resolver.domain.matching import Thresholds, guarded
 from idres.resolver.domain.normalize import DEFAULT_RULES, NormalizationRules
 from idres.resolver.domain.records import Record
-from idres.resolver.domain.scoring import MatchModel, match_weight
+from idres.resolver.domain.scoring import MatchModel, identifier_differences, match_weight
 
 DEFAULT_THRESHOLD = 0.9
 DEFAULT_SEED = 42
@@ -140,7 +140,7 @@ def _cluster(
     ids = pa.array([r.record_id for r in ordered], pa.string())
     steps.start()
     pairs = score_pairs(frame, model, floor=match_weight(thresholds.possible), engine=engine)
-    graph = PairGraph.build(ids, pairs)
+    graph = PairGraph.build(ids, pairs, identifier_differences(MatchModel.from_splink(model)))
     steps.done("score", f"{len(graph):,} candidate pairs on {engine.value}")
     del pairs
     steps.start()
@@ -200,7 +200,9 @@ def dedup(
     if workers < 1:
         raise ValueError(f"workers must be at least 1, not {workers}")
     steps = _Steps(progress, stream or sys.stderr)
-    read = read_file(Path(input_path), progress=progress, keep_records=True, rules=rules)
+    read = read_file(
+        Path(input_path), progress=progress, keep_records=True, rules=rules, workers=workers
+    )
     frame = read.table()
     steps.done("read", f"{frame.num_rows:,} records, {len(read.rejected_rows):,} rejected")
     if frame.num_rows < 2 or read.records is None:

@@ -1,6 +1,7 @@
 """The model frame: records as the match model's columns, for training and batch dedup.
 
-Rows stream in and are packed into Arrow batches, so Python never holds more than one batch.
+Rows stream in and are parsed in chunks, each packed into an Arrow batch, so Python never holds
+more than a few chunks of rows; a large input is parsed in worker processes, in the same order.
 A row that cannot join the frame (unreadable, without a usable record id, or a repeated
 record id) is counted with its row number, as ingest counts it; a field that did not validate
 only makes a warning (`FieldWarnings`): the record joins without it.
@@ -8,8 +9,13 @@ only makes a warning (`FieldWarnings`): the record joins without it.
 
 from __future__ import annotations
 
+import gc
+import heapq
+import itertools
+import multiprocessing
+import os
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -96,13 +102,101 @@ class ModelFrame:
         return pa.Table.from_batches(self.batches, schema=schema).combine_chunks()
 
 
-def _flush(columns: dict[str, list[str | None]]) -> pa.RecordBatch:
-    batch = pa.record_batch(
+READ_WORKERS = max(1, min(os.cpu_count() or 1, 8))
+"""Processes that parse a large input, when the platform can fork."""
+CHUNK_ROWS = 2_048
+"""Rows a worker parses at a time: large enough that sending them costs little."""
+PARALLEL_ROWS = 4 * CHUNK_ROWS
+"""Inputs shorter than this are parsed here: starting workers would cost more than it saves."""
+
+
+@dataclass(slots=True)
+class _Chunk:
+    """Consecutive rows parsed, in row order: what a worker sends back."""
+
+    rows: int
+    rejected: list[tuple[int, str]]
+    numbers: list[int]
+    """The row number of each parsed record."""
+    ids: list[str]
+    flagged: list[tuple[Flagged, ...]]
+    records: list[Record] | None
+    batch: pa.RecordBatch
+    """The model columns of each parsed record, repeated ids still in."""
+
+
+_RawTuple = tuple[int, dict[str, str], str | None]
+
+
+def _parse(rows: Sequence[_RawTuple], rules: NormalizationRules, keep: bool) -> _Chunk:
+    """Parses rows on their own; a repeated id is left for `_Builder`, which sees them all."""
+    chunk = _Chunk(len(rows), [], [], [], [], [] if keep else None, _EMPTY)
+    columns: dict[str, list[str | None]] = {name: [] for name in FRAME_COLUMNS}
+    unique_ids = columns["unique_id"]
+    for number, values, error in rows:
+        if error is not None:
+            chunk.rejected.append((number, error))
+            continue
+        try:
+            record = parse_record(values, rules, prefix="")
+        except ValidationError as exc:
+            chunk.rejected.append((number, str(exc)))
+            continue
+        chunk.numbers.append(number)
+        chunk.ids.append(record.record_id)
+        chunk.flagged.append(record.flagged)
+        if chunk.records is not None:
+            chunk.records.append(record)
+        unique_ids.append(record.record_id)
+        for name, value in features(record).items():
+            columns[name].append(value)
+    chunk.batch = _batch(columns)
+    return chunk
+
+
+def _batch(columns: Mapping[str, list[str | None]]) -> pa.RecordBatch:
+    return pa.record_batch(
         {name: pa.array(values, pa.string()) for name, values in columns.items()}
     )
-    for values in columns.values():
-        values.clear()
-    return batch
+
+
+_EMPTY = _batch({name: [] for name in FRAME_COLUMNS})
+
+
+@dataclass(slots=True)
+class _Builder:
+    """Joins parsed chunks, in row order, into one frame: the first row of an id wins."""
+
+    frame: ModelFrame
+    seen: set[str] = field(default_factory=set)
+
+    def add(self, chunk: _Chunk) -> None:
+        frame = self.frame
+        frame.rows_read += chunk.rows
+        repeated: list[tuple[int, str]] = []
+        kept: list[bool] = []
+        for i, (number, record_id) in enumerate(zip(chunk.numbers, chunk.ids, strict=True)):
+            first = record_id not in self.seen
+            kept.append(first)
+            if not first:
+                repeated.append((number, f"duplicate record_id {record_id!r}"))
+                continue
+            self.seen.add(record_id)
+            frame.warnings.note(number, chunk.flagged[i])
+            if frame.records is not None and chunk.records is not None:
+                frame.records.append(chunk.records[i])
+        for number, reason in heapq.merge(chunk.rejected, repeated):
+            frame.reject(number, reason)
+        batch = chunk.batch.filter(pa.array(kept, pa.bool_())) if repeated else chunk.batch
+        if batch.num_rows:
+            frame.batches.append(batch)
+
+
+def _chunks(rows: Iterable[RawRow]) -> Iterator[list[_RawTuple]]:
+    """Rows in consecutive chunks, as plain tuples: they cost less to send to a worker."""
+    it = iter(rows)
+    while chunk := [(r.number, r.values, r.error) for r in itertools.islice(it, CHUNK_ROWS)]:
+        yield chunk
 
 
 def read_rows(
@@ -110,35 +204,58 @@ def read_rows(
     *,
     keep_records: bool = False,
     rules: NormalizationRules = DEFAULT_RULES,
+    workers: int = READ_WORKERS,
 ) -> ModelFrame:
-    """Rows with a record id become model columns; the first row of a repeated id wins."""
-    frame = ModelFrame(records=[] if keep_records else None)
-    columns: dict[str, list[str | None]] = {name: [] for name in FRAME_COLUMNS}
-    seen: set[str] = set()
-    for raw in rows:
-        frame.rows_read += 1
-        if raw.error is not None:
-            frame.reject(raw.number, raw.error)
-            continue
-        try:
-            record = parse_record(raw.values, rules, prefix="")
-        except ValidationError as exc:
-            frame.reject(raw.number, str(exc))
-            continue
-        if record.record_id in seen:
-            frame.reject(raw.number, f"duplicate record_id {record.record_id!r}")
-            continue
-        seen.add(record.record_id)
-        frame.warnings.note(raw.number, record.flagged)
-        if frame.records is not None:
-            frame.records.append(record)
-        columns["unique_id"].append(record.record_id)
-        for name, value in features(record).items():
-            columns[name].append(value)
-        if len(columns["unique_id"]) == BATCH_ROWS:
-            frame.batches.append(_flush(columns))
-    frame.batches.append(_flush(columns))
-    return frame
+    """Rows with a record id become model columns; the first row of a repeated id wins. A
+    large input is parsed by `workers` processes, with the same frame as a result."""
+    builder = _Builder(ModelFrame(records=[] if keep_records else None))
+    it = iter(rows)
+    head = list(itertools.islice(it, PARALLEL_ROWS))
+    parallel = workers > 1 and len(head) == PARALLEL_ROWS and _can_fork()
+    rest = itertools.chain(head, it)
+    if parallel:
+        _parse_in_workers(_chunks(rest), builder, rules, keep_records, workers)
+    else:
+        for chunk in _chunks(rest):
+            builder.add(_parse(chunk, rules, keep_records))
+    return builder.frame
+
+
+def _can_fork() -> bool:
+    return "fork" in multiprocessing.get_all_start_methods()
+
+
+# What a forked worker parses by; set once in each worker, before its first chunk.
+_worker_setup: tuple[NormalizationRules, bool] = (DEFAULT_RULES, False)
+
+
+def _start_worker(rules: NormalizationRules, keep: bool) -> None:
+    global _worker_setup
+    _worker_setup = (rules, keep)
+    # Parsing makes no reference cycles, and a collection would walk (and copy) the parent's
+    # pages this process shares.
+    gc.disable()
+
+
+def _parse_sent(rows: list[_RawTuple]) -> _Chunk:
+    return _parse(rows, *_worker_setup)
+
+
+def _parse_in_workers(
+    chunks: Iterator[list[_RawTuple]],
+    builder: _Builder,
+    rules: NormalizationRules,
+    keep: bool,
+    workers: int,
+) -> None:
+    """Chunks parsed by forked workers and joined here in order. The pool reads `chunks` in a
+    thread of its own, a few chunks ahead of the workers."""
+    context = multiprocessing.get_context("fork")
+    with context.Pool(workers, initializer=_start_worker, initargs=(rules, keep)) as pool:
+        for chunk in pool.imap(_parse_sent, chunks):
+            builder.add(chunk)
+        pool.close()
+        pool.join()
 
 
 def read_file(
@@ -147,6 +264,7 @@ def read_file(
     progress: bool = False,
     keep_records: bool = False,
     rules: NormalizationRules = DEFAULT_RULES,
+    workers: int = READ_WORKERS,
 ) -> ModelFrame:
     kept = records_frozen(paused=True) if keep_records else nullcontext()
     with open_table(path) as table, kept:
@@ -154,7 +272,7 @@ def read_file(
         if progress:
             total = table.count_rows()
             rows = iter(tqdm(rows, total=total, unit=" rows", desc="read", leave=False))
-        return read_rows(rows, keep_records=keep_records, rules=rules)
+        return read_rows(rows, keep_records=keep_records, rules=rules, workers=workers)
 
 
 def model_frame(

@@ -25,7 +25,7 @@ import gc
 import math
 import multiprocessing
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from multiprocessing.sharedctypes import Synchronized
@@ -39,12 +39,13 @@ from idres.ingest.clustering import ClusterCounts
 from idres.ingest.heap import records_frozen
 from idres.ingest.pairs import PART_PREFIX
 from idres.resolver.adapters.identity_index import CANDIDATES, IdentityIndex
-from idres.resolver.domain.identifiers import Identifier
+from idres.resolver.domain.identifiers import Identifier, IdentifierStatus
 from idres.resolver.domain.linking import (
     DEFAULT_POLICY,
     Decision,
     LinkPolicy,
     Plan,
+    ValueState,
     holdings,
     newly_shared,
 )
@@ -54,7 +55,8 @@ from idres.resolver.domain.matching import (
     Thresholds,
     decide_scored,
 )
-from idres.resolver.domain.records import Record
+from idres.resolver.domain.profiles import Profile, differing, profile_of
+from idres.resolver.domain.records import FIELD_OF_KIND, Record
 from idres.resolver.domain.scoring import Features, Score, probability
 
 _NOBODY = Plan(Decision.NO_MATCH, None, (), (), ())
@@ -65,17 +67,25 @@ _NOBODY = Plan(Decision.NO_MATCH, None, (), (), ())
 class PairGraph:
     """Scored pairs keyed by their later record, records numbered in time order: record `i`
     pairs with `earlier[start[i]:start[i + 1]]` at `weights[...]` of the same slice, whose
-    per-comparison weights are the same rows of `parts`."""
+    per-comparison weights are the same rows of `parts` (NaN where a side lacked the field)."""
 
     start: list[int]
     earlier: list[int]
     weights: list[float]
     parts: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))
+    columns: tuple[str, ...] = ()
+    """The comparison of each column of `parts`."""
+    differences: Mapping[str, float] = field(default_factory=dict)
+    """Identifier comparisons' weights where nothing agrees: what a pair the floor left out
+    weighed on them (`GraphClusterer.best`)."""
 
     @classmethod
-    def build(cls, ids: pa.Array, pairs: pa.Table) -> PairGraph:
+    def build(
+        cls, ids: pa.Array, pairs: pa.Table, differences: Mapping[str, float] | None = None
+    ) -> PairGraph:
         """`ids`: record ids in time order; `pairs`: `unique_id_l, unique_id_r, match_weight`
-        and any per-comparison `w_` columns (`idres.ingest.pairs`)."""
+        and any per-comparison `w_` columns (`idres.ingest.pairs`); `differences`: the
+        model's weight for each identifier comparison's last level."""
         left = _positions(pairs.column("unique_id_l"), ids)
         right = _positions(pairs.column("unique_id_r"), ids)
         later, earlier = np.maximum(left, right), np.minimum(left, right)
@@ -87,7 +97,15 @@ class PairGraph:
         parts = np.zeros((len(order), len(names)), np.float32)
         for j, name in enumerate(names):
             parts[:, j] = pairs.column(name).to_numpy()[order]
-        return cls(start.tolist(), earlier[order].tolist(), weights[order].tolist(), parts)
+        columns = tuple(name.removeprefix(PART_PREFIX) for name in names)
+        return cls(
+            start.tolist(),
+            earlier[order].tolist(),
+            weights[order].tolist(),
+            parts,
+            columns,
+            dict(differences or {}),
+        )
 
     def __len__(self) -> int:
         return len(self.earlier)
@@ -104,8 +122,17 @@ class PairGraph:
             return max(self.weights[k] for k in rows)
         taken = self.parts[list(rows)]
         # A pair's weight is the prior plus its parts: the prior is what the parts leave.
-        prior = self.weights[rows[0]] - float(taken[0].sum())
-        return prior + float(taken.max(axis=0).sum())
+        prior = self.weights[rows[0]] - float(np.nansum(taken[0]))
+        # A field missing in one pair (NaN, weighing 0) loses to one compared in another.
+        best = np.where(np.isnan(taken), -np.inf, taken).max(axis=0)
+        return prior + float(best[np.isfinite(best)].sum())
+
+    def compared(self, rows: Sequence[int]) -> set[str]:
+        """The comparisons the pairs at `rows` made: both sides held the field."""
+        if not self.parts.shape[1]:
+            return set()
+        made = ~np.isnan(self.parts[list(rows)]).all(axis=0)
+        return {self.columns[j] for j in np.flatnonzero(made)}
 
 
 def _positions(column: pa.ChunkedArray, ids: pa.Array) -> np.ndarray:
@@ -172,6 +199,10 @@ class GraphClusterer:
         """The live customer of each record added: a merge rewrites its absorbed members'."""
         self._members: dict[str, list[int]] = {}
         self._best: dict[str, tuple[float, int]] = {}
+        self._rows: dict[str, list[int]] = {}
+        """The current record's scored pairs with each customer: rows of the graph."""
+        self._mine = Profile("", 0)
+        """The current record as a profile, with its usable identifiers."""
 
     def add(self, number: int) -> str:
         """Decides and applies record `number`; every earlier record it meets must be added
@@ -179,6 +210,7 @@ class GraphClusterer:
         record = self.records[number]
         query = record.query
         states, holders = self.index.states([o.identifier for o in query.identifiers])
+        self._mine = _usable(record, states)
         self._best = best = self._scored(number)
         chosen = self._chosen(holders, best)
         plan = _NOBODY
@@ -211,6 +243,7 @@ class GraphClusterer:
         if found is None:
             return None  # a holder of a query value with no scored pair: unweighed
         weight, other = found
+        weight += self._unweighed(candidate)
         return self.records[other].record_id, Score(weight, probability(weight), ())
 
     def direct(self, a: Candidate, b: Candidate) -> float:
@@ -223,6 +256,18 @@ class GraphClusterer:
         return weight
 
     # Internals.
+
+    def _unweighed(self, candidate: Candidate) -> float:
+        """What the pairs the floor left out said against the customer: a kind of identifier
+        it and the record both hold, with no value in common, and that no scored pair
+        compared, weighs as the model's disagreement on it. The stream scores every record
+        of a candidate, so `matching.whole` finds that disagreement there."""
+        differ = differing(self._mine, candidate.profile)
+        if not differ:
+            return 0.0
+        compared = self.graph.compared(self._rows[candidate.customer_id])
+        columns = (FIELD_OF_KIND[kind] for kind in differ)
+        return sum(self.graph.differences.get(c, 0.0) for c in columns if c not in compared)
 
     def _scored(self, number: int) -> dict[str, tuple[float, int]]:
         """Each customer's weight as a whole, with its best-scored record, by the customer's
@@ -241,6 +286,7 @@ class GraphClusterer:
         for customer, taken in rows.items():
             if len(taken) > 1:
                 best[customer] = (graph.whole(taken), best[customer][1])
+        self._rows = rows
         return best
 
     def _chosen(self, holders: set[str], best: dict[str, tuple[float, int]]) -> list[str]:
@@ -263,6 +309,19 @@ class GraphClusterer:
             for number in moved:
                 self._owner[number] = survivor
             self._members[survivor].extend(moved)
+
+
+def _usable(record: Record, states: Mapping[Identifier, ValueState]) -> Profile:
+    """The record as a profile with the values that still link: a shared or placeholder value
+    says nothing of whose record it is."""
+    mine = profile_of(record.attributes)
+    active = IdentifierStatus.ACTIVE
+    mine.identifiers = {
+        o.identifier
+        for o in record.identifiers
+        if not o.placeholder and states.get(o.identifier, ValueState()).status is active
+    }
+    return mine
 
 
 def components(records: Sequence[Record], graph: PairGraph) -> list[int]:

@@ -40,7 +40,9 @@ def part_columns(model: Mapping[str, Any]) -> tuple[str, ...]:
 
 def part_expressions(model: Mapping[str, Any], available: Sequence[str]) -> list[str]:
     """SQL (DuckDB and Spark alike) for each comparison's weight from Splink's intermediate
-    columns: its level's match weight plus its term-frequency adjustment, if any."""
+    columns: its level's match weight plus its term-frequency adjustment, if any. Null where a
+    side lacked a term-frequency field: it weighs nothing in the pair, but is no comparison
+    when a customer is weighed as a whole (`matching.whole`)."""
     columns = set(available)
     out = []
     for column in part_columns(model):
@@ -48,6 +50,11 @@ def part_expressions(model: Mapping[str, Any], available: Sequence[str]) -> list
         weight = f"mw_{name}"
         if f"mw_tf_adj_{name}" in columns:
             weight += f" + coalesce(mw_tf_adj_{name}, 0)"
+        sides = (f"tf_{name}_l", f"tf_{name}_r")
+        if all(side in columns for side in sides):
+            # Splink keeps no comparison vector, but a term frequency is null with its value.
+            missing = " OR ".join(f"{side} IS NULL" for side in sides)
+            weight = f"CASE WHEN {missing} THEN NULL ELSE {weight} END"
         out.append(f"CAST({weight} AS FLOAT) AS {column}")
     return out
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from idres.resolver.domain.identifiers import Identifier, IdentifierKind, IdentifierStatus
-from idres.resolver.domain.profiles import Profile, contradict, corroborate, profile_of
+from idres.resolver.domain.profiles import Profile, contradict, corroborate, profile_of, slot
 from idres.resolver.domain.records import Query
 from idres.resolver.domain.scoring import Contribution
 
@@ -70,9 +70,13 @@ class LinkPolicy:
     )
     """Distinct customers a value may have before it is flagged shared and stops linking."""
 
-    sole_holder: frozenset[IdentifierKind] = frozenset({IdentifierKind.PHONE})
+    sole_holder: frozenset[IdentifierKind] = frozenset(
+        {IdentifierKind.PHONE, IdentifierKind.DEVICE_ID}
+    )
     """Shareable kinds that link as a personal identifier does while one customer alone holds
-    the value and nothing contradicts it. A match model underrates them: its chance that two
+    the value and nothing contradicts it, nor a value of the record's own of a personal kind
+    (another email, card or handle than the customer's: a household's tablet, each member
+    logged in as themselves; `matching`). A match model underrates them: its chance that two
     people share a value is counted over records, and one person's many records inflate it."""
 
     household_guard: bool = True
@@ -223,19 +227,10 @@ def _veto(ident: Identifier, mine: Profile, holder: Profile, policy: LinkPolicy)
         return reason
     for other in mine.identifiers:
         if other.kind in policy.exclusive and other not in holder.identifiers:
-            held = [i for i in holder.identifiers if _same_slot(i, other)]
+            held = [i for i in holder.identifiers if slot(i) == slot(other)]
             if held:
                 return f"holds another {other.kind.value.replace('_', ' ')}"
     return ""
-
-
-def _same_slot(held: Identifier, other: Identifier) -> bool:
-    """Handles compete only on the same platform; cards always compete."""
-    if held.kind is not other.kind:
-        return False
-    if held.kind is IdentifierKind.SOCIAL_HANDLE:
-        return held.value.split(":", 1)[0] == other.value.split(":", 1)[0]
-    return True
 
 
 def _rank(

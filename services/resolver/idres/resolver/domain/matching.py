@@ -38,7 +38,7 @@ from idres.resolver.domain.linking import (
     ValueState,
     scan_identifiers,
 )
-from idres.resolver.domain.profiles import Profile, contradict
+from idres.resolver.domain.profiles import Profile, contradict, differing
 from idres.resolver.domain.records import Query
 from idres.resolver.domain.scoring import (
     IDENTIFIER_COLUMNS,
@@ -134,16 +134,24 @@ def whole(prior_weight: float, scores: Sequence[Score]) -> Score:
     """A query against a customer as a whole, from its scores against each of the customer's
     records: every comparison at its best level among them. A field one record lacks or got
     wrong is no evidence against the customer when another record agrees, and agreements found
-    in different records add up, as they would in one record that held them all."""
+    in different records add up, as they would in one record that held them all. A field
+    compared beats one missing: a customer whose records hold emails, none the query's,
+    disagrees on email even though one of its records has no email."""
     best: dict[str, Contribution] = {}
     for score in scores:
         for part in score.contributions:
             found = best.get(part.comparison)
-            if found is None or part.match_weight > found.match_weight:
+            if found is None or _better(part, found):
                 best[part.comparison] = part
     parts = tuple(best.values())
     total = prior_weight + sum(part.match_weight for part in parts)
     return Score(total, probability(total), parts)
+
+
+def _better(part: Contribution, found: Contribution) -> bool:
+    if (part.gamma < 0) != (found.gamma < 0):
+        return found.gamma < 0  # Splink's null level: the field was missing on a side
+    return part.match_weight > found.match_weight
 
 
 GUARD_BITS = -4.0
@@ -268,10 +276,11 @@ def _link(
     found = scorer.best(features, candidate)
     record_id, score = found if found else ("", None)
     held = scan.accepted.get(candidate.customer_id, ())
+    sole = scan.sole if _undisputed(scan.mine, candidate.profile, policy) else set()
     personal = [
         i
         for i in held
-        if i.kind not in policy.shareable or (i.kind in policy.sole_holder and i in scan.sole)
+        if i.kind not in policy.shareable or (i.kind in policy.sole_holder and i in sole)
     ]
     return Link(
         customer_id=candidate.customer_id,
@@ -282,6 +291,13 @@ def _link(
         sure=bool(personal),
         veto=contradict(scan.mine, candidate.profile) if policy.household_guard else "",
     )
+
+
+def _undisputed(mine: Profile, holder: Profile, policy: LinkPolicy) -> bool:
+    """Whether a value one customer alone holds may link surely: not where the record brings
+    its own email, card or handle and the customer holds others of that kind (a household's
+    tablet, used by each member with their own login)."""
+    return not any(kind not in policy.shareable for kind in differing(mine, holder))
 
 
 def _qualifies(link: Link, thresholds: Thresholds) -> bool:

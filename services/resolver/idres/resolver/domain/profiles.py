@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 
-from idres.resolver.domain.identifiers import Identifier
+from idres.resolver.domain.identifiers import Identifier, IdentifierKind
 from idres.resolver.domain.names import (
     display_name_holds,
     dobs_agree,
@@ -106,3 +106,20 @@ def corroborate(a: Profile, b: Profile) -> bool:
         return True
     names = any(given_names_agree(x, y) for x in a.given_names for y in b.given_names)
     return names and any(surnames_agree(x, y) for x in a.surnames for y in b.surnames)
+
+
+def slot(ident: Identifier) -> tuple[IdentifierKind, str]:
+    """Where values compete: a handle only with handles on its platform, other kinds with
+    their kind."""
+    if ident.kind is IdentifierKind.SOCIAL_HANDLE:
+        return ident.kind, ident.value.split(":", 1)[0]
+    return ident.kind, ""
+
+
+def differing(a: Profile, b: Profile) -> set[IdentifierKind]:
+    """Kinds of identifier both hold with no value in common: an email each, but not the same
+    one. Weak for a kind people hold several of, but evidence all the same."""
+    slots_a = {slot(i) for i in a.identifiers}
+    slots_b = {slot(i) for i in b.identifiers}
+    shared = {slot(i) for i in a.identifiers & b.identifiers}
+    return {kind for kind, platform in (slots_a & slots_b) - shared}

@@ -8,10 +8,12 @@ phone never costs the customer the rest of the record.
 from __future__ import annotations
 
 import hashlib
+import operator
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from typing import Any, TypeVar
 
 from idres.resolver.domain.errors import FieldViolation, InvalidValue, ValidationError
 from idres.resolver.domain.identifiers import Identifier, IdentifierKind
@@ -63,8 +65,23 @@ PLACEHOLDER_DOBS = frozenset({date(1900, 1, 1), date(1901, 1, 1), date(1970, 1, 
 """Dates systems fill in for "unknown" (and the Unix epoch): far more common than any birthday."""
 _DIGIT = re.compile(r"\d")
 _SYMBOLS = re.compile(r"[^\w\s,.'\-]|_")
+_T = TypeVar("_T")
 
 
+def _pickled_by_position(cls: type[_T]) -> type[_T]:
+    """Pickles the class as its constructor's arguments in order. A batch read sends every
+    record from a worker process, and the default for a slotted dataclass walks its fields in
+    Python: several times slower to load."""
+    values = operator.attrgetter(*cls.__slots__)  # type: ignore[attr-defined]
+
+    def reduce(self: Any) -> tuple[type[_T], tuple[Any, ...]]:
+        return cls, values(self)
+
+    setattr(cls, "__reduce__", reduce)  # noqa: B010 (mypy refuses a method assigned directly)
+    return cls
+
+
+@_pickled_by_position
 @dataclass(frozen=True, slots=True)
 class Attributes:
     """Weak attributes: they corroborate or contradict, never link on their own."""
@@ -97,6 +114,7 @@ class Attributes:
         return (self.street_number, self.street, self.locality, self.state)
 
 
+@_pickled_by_position
 @dataclass(frozen=True, slots=True)
 class Flagged:
     """A field kept as given but not used to link, and why: a warning, never a rejection."""
@@ -111,6 +129,7 @@ _EMPTY = Attributes()
 _HANDLE = IdentifierKind.SOCIAL_HANDLE
 
 
+@_pickled_by_position
 @dataclass(frozen=True, slots=True)
 class Observed:
     """An identifier as a record carried it."""
@@ -119,6 +138,7 @@ class Observed:
     placeholder: bool
 
 
+@_pickled_by_position
 @dataclass(frozen=True, slots=True)
 class Query:
     """What a channel knows about someone: identifiers and attributes, nothing stored."""
@@ -128,6 +148,7 @@ class Query:
     flagged: tuple[Flagged, ...] = ()
 
 
+@_pickled_by_position
 @dataclass(frozen=True, slots=True)
 class Record:
     """One stored observation. `fingerprint` tells a retry from a conflicting re-use of an id."""

@@ -509,3 +509,9 @@ def _default_u(levels: int) -> list[float]:
         weights = [-5 + i * step for i in range(levels - 1)]
     weights.append(10.0)
     return [m / math.pow(2.0, w) for m, w in zip(_default_m(levels), weights, strict=True)]
+
+
+def identifier_differences(model: MatchModel) -> dict[str, float]:
+    """Each identifier comparison's weight where nothing agrees, for those the model has."""
+    found = ((column, model.difference_weight(column)) for column in IDENTIFIER_COLUMNS)
+    return {column: weight for column, weight in found if weight is not None}
