@@ -184,3 +184,19 @@ def test_a_customer_as_a_whole_takes_compared_fields_over_missing_ones() -> None
     assert graph.whole([0, 1]) == pytest.approx(-14.0 + 8.0 - 1.5)
     assert graph.whole([0, 2]) == pytest.approx(-6.0)
     assert graph.compared([0]) == {"surname"} and graph.compared([2]) == set()
+
+
+def test_a_card_typed_in_for_many_shoppers_links_nobody_from_the_start() -> None:
+    till = "6338000000000000"
+
+    def shopper(number: int, given: str = "") -> Record:
+        values = {"record_id": f"t{number}", "ts": f"2024-02-0{number + 1}T09:00:00Z"}
+        values |= {"loyalty_card": till} | ({"given_name": given} if given else {})
+        return parse_record(values, prefix="")
+
+    # The second record has no name: record by record, it would join the first shopper.
+    ordered = [shopper(0, "Ann"), shopper(1), shopper(2, "Bob"), shopper(3, "Cat")]
+    ordered.append(shopper(4, "Dan"))
+    nobody = PairGraph([0] * (len(ordered) + 1), [], [])
+    customers = cluster_graph(ordered, nobody, workers=1).customers
+    assert len(set(customers)) == len(ordered)

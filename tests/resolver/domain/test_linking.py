@@ -9,6 +9,7 @@ from idres.resolver.domain.linking import (
     Decision,
     EvidenceOutcome,
     ValueState,
+    crowded,
     decide,
     newly_shared,
 )
@@ -146,3 +147,18 @@ def test_kinds_differ_only_where_both_hold_one_and_share_none() -> None:
     # One email in common outweighs a second one the other lacks.
     both = profile("c3", 3, "Ann", None, EMAIL_A, EMAIL_B, insta_b)
     assert differing(ann, both) == {IdentifierKind.SOCIAL_HANDLE}
+
+
+def _named(given: str, *idents: Identifier, placeholder: bool = False) -> Query:
+    attrs = Attributes(given_name=given, surname="Smith")
+    return Query(attrs, tuple(Observed(i, placeholder) for i in idents))
+
+
+def test_a_value_typed_in_for_many_people_is_crowded() -> None:
+    till = [_named(name, CARD_1) for name in ("ann", "bob", "cat", "dan")]
+    # One person's name written four ways, and a phone four households could share.
+    robert = [_named(name, CARD_2, PHONE) for name in ("robert", "bob", "rob", "robrt")]
+    shared_line = [_named(name, PHONE) for name in ("eve", "fay", "gus")]
+    junk = [_named(name, EMAIL_A, placeholder=True) for name in ("hal", "ivy", "jo", "kim")]
+    found = crowded([*till, *robert, *shared_line, *junk, query(EMAIL_B)])
+    assert found == {CARD_1}

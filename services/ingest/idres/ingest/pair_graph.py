@@ -46,6 +46,7 @@ from idres.resolver.domain.linking import (
     LinkPolicy,
     Plan,
     ValueState,
+    crowded,
     holdings,
     newly_shared,
 )
@@ -184,8 +185,10 @@ class GraphClusterer:
         thresholds: Thresholds = DEFAULT_THRESHOLDS,
         policy: LinkPolicy = DEFAULT_POLICY,
         limit: int = CANDIDATES,
+        crowded: frozenset[Identifier] = frozenset(),
     ) -> None:
-        """`records` in time order, numbered as `graph` numbers them."""
+        """`records` in time order, numbered as `graph` numbers them; `crowded` values are
+        shared from the start (`linking.crowded`)."""
         self.records = records
         self.graph = graph
         self.thresholds = thresholds
@@ -193,6 +196,8 @@ class GraphClusterer:
         self.limit = limit
         self.index = IdentityIndex()
         """Identifier states, holders and profiles, as the resolver keeps them."""
+        for ident in crowded:
+            self.index.flag(ident, IdentifierStatus.SHARED)
         self.counts = ClusterCounts()
         self.decisions = DecisionLog()
         self._owner: list[str] = [""] * len(records)
@@ -384,23 +389,20 @@ def cluster_graph(
     parts = (
         shares(components(records, graph), workers) if workers > 1 else [list(range(len(records)))]
     )
+    shared = crowded((r.query for r in records), policy)
     # Nothing left for a forked worker's collector to find, such as an engine's connection
     # whose native destructor would run in the child.
     gc.collect()
     with records_frozen(paused=True):
-        return _share(records, graph, thresholds, policy, parts, progress)
+        work = _Work(records, graph, thresholds, policy, shared)
+        return _share(work, parts, progress)
 
 
 def _share(
-    records: Sequence[Record],
-    graph: PairGraph,
-    thresholds: Thresholds,
-    policy: LinkPolicy,
-    parts: list[list[int]],
-    progress: Callable[[int], None] | None,
+    work: _Work, parts: list[list[int]], progress: Callable[[int], None] | None
 ) -> Clustered:
+    records = work.records
     context = multiprocessing.get_context("fork")
-    work = _Work(records, graph, thresholds, policy, context.Value("q", 0))
     children = []
     for part in parts[1:]:
         mine, theirs = context.Pipe(duplex=False)
@@ -440,11 +442,18 @@ class _Work:
     graph: PairGraph
     thresholds: Thresholds
     policy: LinkPolicy
-    done: Synchronized[Any]
+    crowded: frozenset[Identifier]
+    done: Synchronized[Any] = field(
+        default_factory=lambda: multiprocessing.get_context("fork").Value("q", 0)
+    )
 
     def walk(self, part: Sequence[int], progress: Callable[[int], None] | None) -> Clustered:
         clusterer = GraphClusterer(
-            self.records, self.graph, thresholds=self.thresholds, policy=self.policy
+            self.records,
+            self.graph,
+            thresholds=self.thresholds,
+            policy=self.policy,
+            crowded=self.crowded,
         )
         for step, number in enumerate(part, start=1):
             clusterer.add(number)

@@ -12,11 +12,12 @@ another person) or corroborate. Policies stop over-merging:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
 from idres.resolver.domain.identifiers import Identifier, IdentifierKind, IdentifierStatus
+from idres.resolver.domain.names import given_names_may_meet
 from idres.resolver.domain.profiles import Profile, contradict, corroborate, profile_of, slot
 from idres.resolver.domain.records import Query
 from idres.resolver.domain.scoring import Contribution
@@ -329,3 +330,43 @@ def holdings(
                 fresh.append(ident)
             held.append(ident)
     return Holdings(tuple(held), tuple(fresh), tuple(flags))
+
+
+SPARE_NAMES = 1
+"""Given names a value may be seen with beyond its kind's holder limit before `crowded` calls
+it shared: one person's name is sometimes written as something else (the surname, a handle)."""
+
+
+def crowded(queries: Iterable[Query], policy: LinkPolicy = DEFAULT_POLICY) -> frozenset[Identifier]:
+    """Values seen with more given names, none a variant of another, than their kind's holder
+    limit allows (`SPARE_NAMES` aside): a store's own card or phone, typed in for customers
+    who have none. A whole file shows it at once; decided one record at a time, the records
+    with no name that come first would all join the card's first holder."""
+    seen: dict[Identifier, str | set[str]] = {}
+    for query in queries:
+        given = query.attributes.given_name
+        if not given:
+            continue
+        for observed in query.identifiers:
+            if observed.placeholder:
+                continue
+            names = seen.setdefault(observed.identifier, given)
+            if isinstance(names, set):
+                names.add(given)
+            elif names != given:  # most values only ever see one name: keep it as text
+                seen[observed.identifier] = {names, given}
+    return frozenset(
+        ident
+        for ident, names in seen.items()
+        if isinstance(names, set)
+        and _distinct(names) > policy.max_holders[ident.kind] + SPARE_NAMES
+    )
+
+
+def _distinct(names: set[str]) -> int:
+    """Names that are not typos, prefixes or nicknames of one another."""
+    kept: list[str] = []
+    for name in sorted(names):
+        if not any(given_names_may_meet(name, other) for other in kept):
+            kept.append(name)
+    return len(kept)
