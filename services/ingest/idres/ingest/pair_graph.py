@@ -11,7 +11,8 @@ What differs from the stream is what a candidate is scored against: the pairs th
 rules proposed, not every record of the customer (up to 32) nor faiss's near misses; and term
 frequencies are those of the whole file, as Splink's own prediction has them. A customer met
 through several pairs is weighed as a whole from their per-comparison weights, as the stream
-weighs it from its records (`matching.whole`).
+weighs it from its records (`matching.whole`). And the whole file is seen before the first
+decision, so a value typed in for many people is shared from the start (`linking.crowded`).
 
 Records only ever meet through a scored pair or a shared identifier value, so the records fall
 into independent groups (connected components). The groups are shared between worker processes
@@ -78,7 +79,7 @@ class PairGraph:
     """The comparison of each column of `parts`."""
     differences: Mapping[str, float] = field(default_factory=dict)
     """Identifier comparisons' weights where nothing agrees: what a pair the floor left out
-    weighed on them (`GraphClusterer.best`)."""
+    weighed on them (`GraphClusterer._unweighed`)."""
 
     @classmethod
     def build(
