@@ -35,6 +35,7 @@ import logging
 import math
 import os
 import random
+import re
 import shutil
 import statistics
 import subprocess
@@ -234,6 +235,9 @@ def ingest_in_process(
     return figures
 
 
+_REJECTED = re.compile(r"^\s*rejected(?: rows:)?\s+([\d,]+)", re.MULTILINE)
+
+
 def ingest_cli(
     env: Mapping[str, str],
     data: Path,
@@ -257,14 +261,9 @@ def ingest_cli(
     if done.returncode != 0:
         raise BenchError(f"idres ingest failed ({done.returncode})", log)
     text = log.read_text(errors="replace")
-    rejected = next(
-        (
-            int(line.split(":" if ":" in line else None)[-1].replace(",", ""))
-            for line in text.splitlines()
-            if line.startswith("rejected rows:") or line.startswith("rejected  ")
-        ),
-        0,
-    )
+    # "rejected rows: 3 (rows 4, 9, 17)" row by row, "rejected      3" from --bulk.
+    found = _REJECTED.search(text)
+    rejected = int(found.group(1).replace(",", "")) if found else 0
     figures.records, figures.rejected = records - rejected, rejected
     _finish(figures, time.perf_counter() - started)
     return figures

@@ -217,7 +217,8 @@ class GraphClusterer:
         query = record.query
         states, holders = self.index.states([o.identifier for o in query.identifiers])
         self._mine = _usable(record, states)
-        self._best = best = self._scored(number)
+        best, self._rows = self._scored(number)
+        self._best = best
         chosen = self._chosen(holders, best)
         plan = _NOBODY
         if chosen:  # most first sightings have no candidate: nothing to decide
@@ -275,9 +276,9 @@ class GraphClusterer:
         columns = (FIELD_OF_KIND[kind] for kind in differ)
         return sum(self.graph.differences.get(c, 0.0) for c in columns if c not in compared)
 
-    def _scored(self, number: int) -> dict[str, tuple[float, int]]:
+    def _scored(self, number: int) -> tuple[dict[str, tuple[float, int]], dict[str, list[int]]]:
         """Each customer's weight as a whole, with its best-scored record, by the customer's
-        current id."""
+        current id; and the rows of the graph each customer was weighed from."""
         graph = self.graph
         best: dict[str, tuple[float, int]] = {}
         rows: dict[str, list[int]] = {}
@@ -292,8 +293,7 @@ class GraphClusterer:
         for customer, taken in rows.items():
             if len(taken) > 1:
                 best[customer] = (graph.whole(taken), best[customer][1])
-        self._rows = rows
-        return best
+        return best, rows
 
     def _chosen(self, holders: set[str], best: dict[str, tuple[float, int]]) -> list[str]:
         """Every holder of a query value, then the best-scored customers, up to the limit."""

@@ -122,4 +122,4 @@ def differing(a: Profile, b: Profile) -> set[IdentifierKind]:
     slots_a = {slot(i) for i in a.identifiers}
     slots_b = {slot(i) for i in b.identifiers}
     shared = {slot(i) for i in a.identifiers & b.identifiers}
-    return {kind for kind, platform in (slots_a & slots_b) - shared}
+    return {kind for kind, _ in (slots_a & slots_b) - shared}
