@@ -153,6 +153,16 @@ class EchoServicer(identity_pb2_grpc.IdentityServiceServicer):
     ) -> identity_pb2.ExplainResponse:
         return self._explain
 
+    async def MergeCustomers(  # noqa: N802
+        self, request: identity_pb2.MergeCustomersRequest, context: Any
+    ) -> identity_pb2.MergeCustomersResponse:
+        return identity_pb2.MergeCustomersResponse()
+
+    async def SplitCustomer(  # noqa: N802
+        self, request: identity_pb2.SplitCustomerRequest, context: Any
+    ) -> identity_pb2.SplitCustomerResponse:
+        return identity_pb2.SplitCustomerResponse()
+
 
 def create_server(port: int = 0, max_workers: int = DEFAULT_WORKERS) -> tuple[GrpcHost, int]:
     """Starts an echo server on loopback, hosted exactly as the real one; returns it and its port.

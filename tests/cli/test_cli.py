@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -156,3 +157,60 @@ def test_bulk_ingest_trains_loads_and_skips_what_is_stored(
     assert f"already stored     {loaded:,}" in again.stdout and "(active)" in again.stdout
     missing = idres("ingest", "--bulk", "nope.csv", database_url=database_url, cwd=tmp_path)
     assert missing.returncode == 1 and "no such file" in missing.stderr
+
+
+def test_merge_split_and_overrides_at_the_terminal(
+    idres: Idres, server: IdresServer, database_url: str, tmp_path: Path
+) -> None:
+    observe = server.resolver.observe_values
+    a = observe({"record_id": "o1", "email": "ola@post.co.uk"}).customer_id
+    observe({"record_id": "o2", "email": "ola@post.co.uk", "phone": "+447911300002"})
+    b = observe({"record_id": "o3", "phone": "+447911300003"}).customer_id
+    target = ("--target", server.address)
+    merged = idres(
+        "merge",
+        b,
+        a,
+        "--reason",
+        "same person",
+        "--by",
+        "ops",
+        *target,
+        database_url=database_url,
+        cwd=tmp_path,
+    )
+    assert merged.returncode == 0, merged.stderr
+    assert merged.stdout.strip() == a and b in merged.stderr
+    split = idres(
+        "split",
+        a,
+        "--records",
+        "o3",
+        "--reason",
+        "not her",
+        *target,
+        database_url=database_url,
+        cwd=tmp_path,
+    )
+    assert split.returncode == 0, split.stderr
+    moved = split.stdout.strip()
+    assert moved.startswith("cus_") and moved != a
+    listed = idres("overrides", database_url=database_url, cwd=tmp_path)
+    rows = [json.loads(line) for line in listed.stdout.splitlines()]
+    assert [(r["kind"], r["actor"], r["reason"]) for r in rows] == [
+        ("merge", "ops", "same person"),
+        ("split", rows[1]["actor"], "not her"),
+    ]
+    assert rows[1]["sides"] == [["o1", "o2"], ["o3"]] and rows[1]["customers"] == [a, moved]
+    refused = idres(
+        "split",
+        a,
+        "--records",
+        "nope",
+        "--reason",
+        "x",
+        *target,
+        database_url=database_url,
+        cwd=tmp_path,
+    )
+    assert refused.returncode == 2 and "record_ids" in refused.stderr

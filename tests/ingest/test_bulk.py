@@ -17,7 +17,10 @@ from idres.ingest.generator import generate
 from idres.resolver.adapters.database import Database
 from idres.resolver.adapters.model_store import ModelStore
 from idres.resolver.adapters.store import Store
+from idres.resolver.domain.normalize import DEFAULT_RULES
 from idres.resolver.domain.records import CANONICAL_COLUMNS
+from idres.resolver.overrides import Overrides
+from idres.resolver.resolution import Resolver
 from idres.v1 import identity_pb2 as pb
 from tests.servers import Serve
 
@@ -113,3 +116,25 @@ def test_resolve_keeps_answering_during_a_bulk_load(
         assert answer.decision == pb.DECISION_MATCH
         held = stub.GetCustomer(pb.GetCustomerRequest(customer_id=answer.customer_id))
         assert row["record_id"] in {r.record_id for r in held.customer.records}
+
+
+def test_a_bulk_load_keeps_an_operator_split(with_model: str, tmp_path: Path) -> None:
+    resolver = Resolver(Database(with_model, pool_size=2), rules=DEFAULT_RULES)
+    try:
+        for rid, phone in (("s1", "+447911400001"), ("s2", ""), ("s3", "+447911400003")):
+            resolver.observe_values({"record_id": rid, "email": "sol@post.co.uk", "phone": phone})
+        first = resolver.store.canonical_id(
+            resolver.resolve_values({"email": "sol@post.co.uk"}).target or ""
+        )
+        assert first is not None
+        split = Overrides(resolver).split(first, ["s3"], reason="twins", actor="ops")
+        path = tmp_path / "bridge.csv"
+        bridge = {"record_id": "s9", "email": "sol@post.co.uk", "phone": "+447911400003"}
+        write_table(path, CANONICAL_COLUMNS, [[bridge.get(c, "") for c in CANONICAL_COLUMNS]])
+        loaded = bulk_ingest(path, resolver.store, progress=False)
+        assert loaded.loaded == 1 and loaded.merged_stored == 0
+        found = members(resolver.store)
+        assert {"s1", "s2"} <= found[first] and "s3" in found[split.customer_id]
+        assert not found[first] & found[split.customer_id]
+    finally:
+        resolver.close()

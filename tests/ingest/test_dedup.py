@@ -19,6 +19,7 @@ from idres.ingest.evaluation import evaluate_files
 from idres.ingest.files import open_table
 from idres.ingest.frame import model_frame
 from idres.ingest.generator import write_generated
+from idres.ingest.overrides import read_overrides
 from idres.ingest.training import save_model
 from idres.resolver.domain.matching import household_guard
 from idres.resolver.domain.scoring import MatchModel
@@ -200,3 +201,33 @@ def test_too_few_valid_records_is_an_error(tmp_path: Path) -> None:
     data.write_text("record_id,given_name,surname,email\nr1,Ann,Lee,ann@example.com\n")
     with pytest.raises(ValueError, match="fewer than two"):
         dedup(data, progress=False)
+
+
+def test_dedup_honours_operator_splits_and_merges(trained: Trained, tmp_path: Path) -> None:
+    before = trained.result.as_dict()
+    members: dict[str, list[str]] = defaultdict(list)
+    for rid, cluster in sorted(before.items()):
+        members[cluster].append(rid)
+    big = [m for m in members.values() if len(m) >= 3]
+    kept, moved = big[0][:1], big[0][1:]
+    a, b = big[1][0], big[2][0]
+    lines = [
+        {"id": 1, "kind": "split", "sides": [kept, moved], "at": "2026-01-01T00:00:00+00:00"},
+        {"id": 2, "kind": "merge", "sides": [[a, b]], "actor": "ops", "reason": "one person"},
+    ]
+    path = tmp_path / "overrides.jsonl"
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    overrides = read_overrides(path)
+    after = dedup(
+        trained.data, model=trained.result.model, overrides=overrides, progress=False
+    ).as_dict()
+    assert all(after[r] != after[kept[0]] for r in moved)
+    assert after[a] == after[b]
+    assert after[big[1][1]] == after[big[2][1]]  # the customers join whole, not two records
+
+
+def test_a_bad_overrides_file_names_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "overrides.jsonl"
+    path.write_text('{"id": 1, "kind": "merge", "sides": [["a"]]}\n{"id": 2, "kind": "split"}\n')
+    with pytest.raises(ValueError, match="line 2: missing 'sides'"):
+        read_overrides(path)

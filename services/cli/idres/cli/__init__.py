@@ -9,7 +9,20 @@ import os
 import sys
 from collections.abc import Sequence
 
-VERBS = ("serve", "ingest", "export", "resolve", "generate", "train", "dedup", "evaluate", "demo")
+VERBS = (
+    "serve",
+    "ingest",
+    "export",
+    "resolve",
+    "merge",
+    "split",
+    "overrides",
+    "generate",
+    "train",
+    "dedup",
+    "evaluate",
+    "demo",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

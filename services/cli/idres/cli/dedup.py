@@ -16,6 +16,7 @@ from idres.ingest.dedup import (
     write_clusters,
 )
 from idres.ingest.files import table_format
+from idres.ingest.overrides import read_overrides
 from idres.ingest.pairs import Engine
 from idres.ingest.report import write_report
 from idres.ingest.training import DEFAULT_MAX_PAIRS, load_model
@@ -68,6 +69,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="processes that share the clustering, by independent groups of records"
         " (default %(default)s: the cores, up to 4)",
     )
+    parser.add_argument(
+        "--overrides",
+        type=Path,
+        help="operator merges and splits to honour, as JSON lines (`idres overrides` prints"
+        " the store's)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -75,6 +82,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         table_format(args.out)  # refuse a bad output name before the slow part
         model = load_model(args.model) if args.model is not None else None
+        overrides = read_overrides(args.overrides) if args.overrides is not None else []
         result = dedup(
             args.input,
             model=model,
@@ -84,6 +92,7 @@ def run(args: argparse.Namespace) -> int:
             engine=Engine(args.engine),
             workers=args.workers,
             rules=load_settings().normalization_rules,
+            overrides=overrides,
         )
         started = time.perf_counter()
         written = write_clusters(result, args.out)
@@ -106,6 +115,15 @@ def _training(result: DedupResult) -> list[str]:
     return ["comparisons        " + ", ".join(MatchModel.from_splink(result.model).levels())]
 
 
+def _overrides(result: DedupResult) -> list[str]:
+    if not result.overrides:
+        return []
+    line = f"overrides          {result.overrides:,} honoured"
+    if result.refused:
+        line += f" ({result.refused:,} merge(s) left undone where a later split keeps them apart)"
+    return [line]
+
+
 def summary(result: DedupResult, written: int, out: Path) -> str:
     """The closing report: what was read, what was left out, and what came of it."""
     source = "trained on this file" if result.trained else "given"
@@ -119,6 +137,7 @@ def summary(result: DedupResult, written: int, out: Path) -> str:
         f"decisions          {c.linked:,} linked, {c.merged:,} merged customers, {c.created:,}"
         f" new ({c.possible:,} of them possible matches) at p >= {result.threshold:g}",
         f"model              {result.model_version} ({source})",
+        *_overrides(result),
         *_training(result),
         "seconds            "
         + ", ".join(

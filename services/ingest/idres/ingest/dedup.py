@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -25,6 +25,7 @@ from idres.ingest.clustering import ClusterCounts
 from idres.ingest.files import write_table
 from idres.ingest.frame import BATCH_ROWS, FieldWarnings, Rejection, read_file
 from idres.ingest.heap import records_frozen
+from idres.ingest.overrides import Constraints, joined
 from idres.ingest.pair_graph import Clustered, DecisionLog, PairGraph, cluster_graph
 from idres.ingest.pairs import Engine, score_pairs
 from idres.ingest.training import (
@@ -39,6 +40,7 @@ from idres.ingest.training import (
 from idres.resolver.domain.linking import DEFAULT_POLICY
 from idres.resolver.domain.matching import Thresholds, guarded
 from idres.resolver.domain.normalize import DEFAULT_RULES, NormalizationRules
+from idres.resolver.domain.overrides import Override
 from idres.resolver.domain.records import Record
 from idres.resolver.domain.scoring import MatchModel, identifier_differences, match_weight
 
@@ -76,6 +78,10 @@ class DedupResult:
     """The model frame of the valid records (what the report profiles)."""
     threshold: float
     seconds: dict[str, float] = field(default_factory=dict)
+    overrides: int = 0
+    """Active operator overrides the run honoured."""
+    refused: int = 0
+    """Merges among them that a later split kept from joining."""
     """Wall time per step: read, train, cluster."""
 
     @property
@@ -133,6 +139,7 @@ def _cluster(
     engine: Engine,
     steps: _Steps,
     workers: int,
+    constraints: Constraints,
 ) -> tuple[pa.Table, Clustered, int]:
     """Scores the blocked pairs in bulk, then takes every record through the resolver's
     decisions in time order (see `pair_graph`); every record is a node, so singletons stay."""
@@ -159,7 +166,11 @@ def _cluster(
             policy=policy,
             workers=workers,
             progress=advance,
+            marks=constraints.marks,
         )
+    if constraints.must.groups:
+        order = [r.record_id for r in ordered]
+        clustered.customers, clustered.refused = joined(order, clustered.customers, constraints)
     return _stable_ids(ids, clustered.customers), clustered, len(graph)
 
 
@@ -187,9 +198,12 @@ def dedup(
     engine: Engine = Engine.DUCKDB,
     workers: int = DEFAULT_WORKERS,
     rules: NormalizationRules = DEFAULT_RULES,
+    overrides: Sequence[Override] = (),
 ) -> DedupResult:
     """Cluster the records of one canonical file; every record with an id gets a cluster.
-    `rules` are the deployment's normalization rules (phone regions, placeholders).
+    `rules` are the deployment's normalization rules (phone regions, placeholders);
+    `overrides` the operator's merges and splits (`idres overrides`), which hold whatever
+    the evidence says.
 
     Raises ValueError for an unusable file or threshold, FileNotFoundError for a missing one.
     """
@@ -218,7 +232,14 @@ def dedup(
         steps.done("train", f"model {model_version(chosen)}" + ("" if trained else " (given)"))
         thresholds = Thresholds(match=threshold, possible=min(threshold, 0.5), merge=threshold)
         assignments, clustered, pairs = _cluster(
-            read.records, frame, chosen, thresholds, engine, steps, workers
+            read.records,
+            frame,
+            chosen,
+            thresholds,
+            engine,
+            steps,
+            workers,
+            Constraints.of(overrides),
         )
     counts = clustered.counts
     clusters = len(pc.unique(assignments.column("cluster_id")))
@@ -239,6 +260,8 @@ def dedup(
         frame=frame,
         threshold=threshold,
         seconds=steps.seconds,
+        overrides=sum(1 for o in overrides if o.active),
+        refused=clustered.refused,
     )
 
 

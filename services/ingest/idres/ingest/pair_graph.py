@@ -57,6 +57,7 @@ from idres.resolver.domain.matching import (
     Thresholds,
     decide_scored,
 )
+from idres.resolver.domain.overrides import Mark
 from idres.resolver.domain.profiles import Profile, differing, profile_of
 from idres.resolver.domain.records import FIELD_OF_KIND, Record
 from idres.resolver.domain.scoring import Features, Score, probability
@@ -173,6 +174,8 @@ class Clustered:
     """The customer of each record, by number (named `c<number of its first record>`)."""
     counts: ClusterCounts
     decisions: DecisionLog
+    refused: int = 0
+    """Operator merges a later split kept from joining (`overrides.joined`)."""
 
 
 class GraphClusterer:
@@ -187,9 +190,12 @@ class GraphClusterer:
         policy: LinkPolicy = DEFAULT_POLICY,
         limit: int = CANDIDATES,
         crowded: frozenset[Identifier] = frozenset(),
+        marks: Mapping[str, frozenset[Mark]] | None = None,
     ) -> None:
         """`records` in time order, numbered as `graph` numbers them; `crowded` values are
-        shared from the start (`linking.crowded`)."""
+        shared from the start (`linking.crowded`); `marks` put records on the sides of
+        operator splits (`overrides`), which the resolver's veto then keeps apart."""
+        self.marks = marks or {}
         self.records = records
         self.graph = graph
         self.thresholds = thresholds
@@ -224,7 +230,14 @@ class GraphClusterer:
         if chosen:  # most first sightings have no candidate: nothing to decide
             candidates = [Candidate(self.index.profile(c), ()) for c in chosen]
             plan = decide_scored(
-                query, {}, states, candidates, self, thresholds=self.thresholds, policy=self.policy
+                query,
+                {},
+                states,
+                candidates,
+                self,
+                thresholds=self.thresholds,
+                policy=self.policy,
+                marks=self.marks.get(record.record_id, frozenset()),
             )
             self.decisions.note(record, plan)
         self.counts.count(plan, len(chosen))
@@ -234,7 +247,7 @@ class GraphClusterer:
         held = holdings(query, states, newly_shared(query, states, plan, self.policy))
         for ident, status in held.flags:
             self.index.flag(ident, status)
-        self.index.hold(target, record.attributes, held.held)
+        self.index.hold(target, record.attributes, held.held, self.marks.get(record.record_id, ()))
         self._owner[number] = target
         self._members[target].append(number)
         return target
@@ -384,9 +397,11 @@ def cluster_graph(
     policy: LinkPolicy = DEFAULT_POLICY,
     workers: int = 1,
     progress: Callable[[int], None] | None = None,
+    marks: Mapping[str, frozenset[Mark]] | None = None,
 ) -> Clustered:
     """Every record decided in time order, its independent groups shared between `workers`
-    processes (this one included); `progress` is told the records done so far."""
+    processes (this one included); `progress` is told the records done so far; `marks` are
+    the operator splits' (see `GraphClusterer`)."""
     parts = (
         shares(components(records, graph), workers) if workers > 1 else [list(range(len(records)))]
     )
@@ -395,7 +410,7 @@ def cluster_graph(
     # whose native destructor would run in the child.
     gc.collect()
     with records_frozen(paused=True):
-        work = _Work(records, graph, thresholds, policy, shared)
+        work = _Work(records, graph, thresholds, policy, shared, marks or {})
         return _share(work, parts, progress)
 
 
@@ -444,6 +459,7 @@ class _Work:
     thresholds: Thresholds
     policy: LinkPolicy
     crowded: frozenset[Identifier]
+    marks: Mapping[str, frozenset[Mark]]
     done: Synchronized[Any] = field(
         default_factory=lambda: multiprocessing.get_context("fork").Value("q", 0)
     )
@@ -455,6 +471,7 @@ class _Work:
             thresholds=self.thresholds,
             policy=self.policy,
             crowded=self.crowded,
+            marks=self.marks,
         )
         for step, number in enumerate(part, start=1):
             clusterer.add(number)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -29,7 +29,7 @@ from idres.resolver.domain.errors import (
     UnavailableError,
     ValidationError,
 )
-from idres.resolver.domain.events import EventType, flagged_payload, linked_payload
+from idres.resolver.domain.events import ChangeEvent, EventType, flagged_payload, linked_payload
 from idres.resolver.domain.identifiers import Identifier, IdentifierStatus
 from idres.resolver.domain.linking import (
     DEFAULT_POLICY,
@@ -110,7 +110,9 @@ class Resolver:
         self.model_version = self.matcher.scorer.version if self.matcher else RULES_VERSION
         snap = self.store.snapshot(with_records=self.matcher is not None)
         self.index = IdentityIndex.from_snapshot(snap, records)
-        self._sync = EventFollower(self.store, self.index, snap.last_event_id, sync_interval_s)
+        self._sync = EventFollower(
+            self.store, self.index, snap.last_event_id, sync_interval_s, snap.visible
+        )
 
     def _load_model(self, use_model: bool, vectors: bool) -> tuple[RecordIndex, Matcher | None]:
         """The active model, with a record index shaped by its blocking rules and TF columns."""
@@ -178,9 +180,13 @@ class Resolver:
             shared = newly_shared(record.query, states, plan, self.policy)
             observation = self._apply(tx, record, row, plan, states, shared)
             events = tx.events
+        self.publish(events)
+        return observation
+
+    def publish(self, events: Sequence[ChangeEvent]) -> None:
+        """This replica's own committed events reach its index now, not at the next poll."""
         self.index.apply(events)
         self._sync.mark(e.id for e in events)
-        return observation
 
     def _repeat(self, tx: Transaction, record: Record, customer: str, fp: str) -> Observation:
         if fp != record.fingerprint:

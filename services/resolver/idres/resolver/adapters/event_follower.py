@@ -24,11 +24,16 @@ class EventFollower:
 
     GAP_TIMEOUT_S = 10.0
 
-    def __init__(self, store: Store, index: IdentityIndex, after: int, interval_s: float) -> None:
+    def __init__(
+        self, store: Store, index: IdentityIndex, after: int, interval_s: float, seen_in: str = ""
+    ) -> None:
+        """`after` and `seen_in` from the snapshot the index was built from."""
         self.store = store
         self.index = index
-        # Transactions in flight when the snapshot was read may commit lower ids: replay a window.
+        # Transactions in flight when the snapshot was read may commit lower ids: re-read a
+        # window, and skip what the snapshot already held (a split is not safe to apply twice).
         self.cursor = max(0, after - 1000)
+        self.seen_in = seen_in
         self.interval_s = interval_s
         self._applied: set[int] = set()
         self._gap_since: float | None = None
@@ -57,12 +62,12 @@ class EventFollower:
                 log.warning("event sync paused: %s", exc)
 
     def poll(self) -> int:
-        events = self.store.events_after(self.cursor)
+        read = self.store.events_after(self.cursor, seen_in=self.seen_in)
         with self._lock:
-            fresh = [e for e in events if e.id not in self._applied]
+            fresh = [e for e, seen in read if not seen and e.id not in self._applied]
             self.index.apply(fresh)
-            self._applied.update(e.id for e in fresh)
-            self._advance([e.id for e in events])
+            self._applied.update(e.id for e, _ in read)
+            self._advance([e.id for e, _ in read])
         return len(fresh)
 
     def _advance(self, ids: list[int]) -> None:

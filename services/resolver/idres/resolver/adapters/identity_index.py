@@ -19,6 +19,7 @@ from idres.resolver.domain.events import ChangeEvent, EventType
 from idres.resolver.domain.identifiers import Identifier, IdentifierKind, IdentifierStatus
 from idres.resolver.domain.linking import ValueState
 from idres.resolver.domain.matching import Candidate
+from idres.resolver.domain.overrides import Mark
 from idres.resolver.domain.profiles import Profile
 from idres.resolver.domain.records import Attributes
 
@@ -57,6 +58,9 @@ class IdentityIndex:
             index._holders.setdefault(ident, set()).add(cid)
             if cid in index._profiles:
                 index._profiles[cid].identifiers.add(ident)
+        for cid, override, side in snap.marks:
+            if cid in index._profiles:
+                index._profiles[cid].marks.add((override, side))
         for rid, cid, features in snap.records:
             index.records.add(rid, cid, features)
         index.records.flush()
@@ -141,8 +145,35 @@ class IdentityIndex:
         elif event.type is EventType.FLAGGED:
             ident = _ident(event.payload["kind"], event.payload["value"])
             self._flag(ident, IdentifierStatus(event.payload["status"]))
-        else:
+        elif event.type is EventType.SPLIT:
+            self._split(event)
+        elif event.type is EventType.OVERRIDDEN:
+            self._lift(set(event.payload.get("lifted", ())))
+        elif event.type in (EventType.CREATED, EventType.LINKED):
             self._link(event)
+
+    def _split(self, event: ChangeEvent) -> None:
+        """Part of a customer's records move to a new customer; both profiles are rebuilt
+        from the event, which holds them whole as the split left them."""
+        into = event.payload["into"]
+        self.records.relocate(event.payload["records"], into)
+        for cid, whole in event.payload["profiles"].items():
+            old = self._profiles.get(cid)
+            for ident in old.identifiers if old else ():
+                self._holders.get(ident, set()).discard(cid)
+            profile = self._profiles[cid] = Profile(cid, old.seq if old else 0)
+            profile.given_names = set(whole["given_names"])
+            profile.surnames = set(whole["surnames"])
+            profile.dobs = {date.fromisoformat(d) for d in whole["dobs"]}
+            profile.marks = {(int(o), int(side)) for o, side in whole["marks"]}
+            self._hold(profile, Attributes(), (_ident(k, v) for k, v in whole["holds"]))
+
+    def _lift(self, overrides: set[int]) -> None:
+        """Lifted splits keep nobody apart any more."""
+        if overrides:
+            for profile in self._profiles.values():
+                if profile.marks:
+                    profile.marks = {m for m in profile.marks if m[0] not in overrides}
 
     def _link(self, event: ChangeEvent) -> None:
         cid = self._live(event.customer_id)
@@ -163,9 +194,17 @@ class IdentityIndex:
         with self._lock:
             self._profile(customer_id, seq)
 
-    def hold(self, customer_id: str, attributes: Attributes, held: Iterable[Identifier]) -> None:
+    def hold(
+        self,
+        customer_id: str,
+        attributes: Attributes,
+        held: Iterable[Identifier],
+        marks: Iterable[Mark] = (),
+    ) -> None:
         with self._lock:
-            self._hold(self._profile(self._live(customer_id), None), attributes, held)
+            profile = self._profile(self._live(customer_id), None)
+            self._hold(profile, attributes, held)
+            profile.marks.update(marks)
 
     def flag(self, ident: Identifier, status: IdentifierStatus) -> None:
         with self._lock:

@@ -108,6 +108,16 @@ class RecordIndex:
         for record_id in moved:
             self._owner[record_id] = survivor
 
+    def relocate(self, record_ids: Iterable[str], customer_id: str) -> None:
+        """A split: these records now belong to `customer_id`."""
+        for record_id in record_ids:
+            old = self._owner.get(record_id)
+            if old is None:
+                continue
+            self._members.get(old, set()).discard(record_id)
+            self._members.setdefault(customer_id, set()).add(record_id)
+            self._owner[record_id] = customer_id
+
     def owner(self, record_id: str) -> str:
         return self._owner[record_id]
 

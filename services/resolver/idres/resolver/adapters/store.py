@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
@@ -151,8 +151,9 @@ class Transaction:
         wanted = sorted(set(ids))
         if not wanted:
             return {}
-        with self.conn.pipeline(), self.conn.cursor() as c1, self.conn.cursor() as c2:
-            heads = self.conn.execute("SELECT id, seq FROM customers WHERE id = ANY(%s)", (wanted,))
+        conn = self.conn
+        with conn.pipeline(), conn.cursor() as c1, conn.cursor() as c2, conn.cursor() as c3:
+            heads = conn.execute("SELECT id, seq FROM customers WHERE id = ANY(%s)", (wanted,))
             c1.execute(
                 "SELECT DISTINCT customer_id, given_name, surname, dob FROM records"
                 " WHERE customer_id = ANY(%s)",
@@ -163,16 +164,19 @@ class Transaction:
                 " WHERE customer_id = ANY(%s)",
                 (wanted,),
             )
+            c3.execute(_MARKS + " AND r.customer_id = ANY(%s)", (wanted,))
             found = {cid: Profile(cid, seq) for cid, seq in heads.fetchall()}
             for cid, given, surname, dob in c1.fetchall():
                 found[cid].add(Attributes(given, surname, dob))
             for cid, kind, value in c2.fetchall():
                 found[cid].identifiers.add(_ident(kind, value))
+            for cid, override, side in c3.fetchall():
+                found[cid].marks.add((override, side))
         return found
 
     def create_customer(self, founding_record_id: str) -> str:
         customer_id = new_customer_id()
-        self._write(
+        self.write(
             "INSERT INTO customers (id, founding_record_id) VALUES (%s, %s)",
             (customer_id, founding_record_id),
         )
@@ -195,7 +199,7 @@ class Transaction:
         if not links:
             return
         parts = [link_parts(lk) for lk in links]
-        self._write(
+        self.write(
             "INSERT INTO record_links (record_id, to_record_id, merged, match_weight, probability,"
             " sure, comparisons, model_version)"
             " SELECT %s, * FROM unnest(%s::text[], %s::bool[], %s::float8[], %s::float8[],"
@@ -211,31 +215,31 @@ class Transaction:
 
     def merge(self, absorbed: str, survivor: str) -> None:
         """Moves everything of `absorbed` to `survivor`; the absorbed id becomes an alias."""
-        self._write(
+        self.write(
             "INSERT INTO identifier_holders (kind, value, customer_id)"
             " SELECT kind, value, %s FROM identifier_holders WHERE customer_id = %s"
             " ON CONFLICT DO NOTHING",
             (survivor, absorbed),
         )
-        self._write("DELETE FROM identifier_holders WHERE customer_id = %s", (absorbed,))
-        self._write(
+        self.write("DELETE FROM identifier_holders WHERE customer_id = %s", (absorbed,))
+        self.write(
             "UPDATE records SET customer_id = %s WHERE customer_id = %s", (survivor, absorbed)
         )
         # Earlier aliases of the absorbed id now point straight at the survivor: one hop, always.
-        self._write(
+        self.write(
             "UPDATE customers SET merged_into = %s, updated_at = now()"
             " WHERE id = %s OR merged_into = %s",
             (survivor, absorbed, absorbed),
         )
-        self._write("UPDATE customers SET updated_at = now() WHERE id = %s", (survivor,))
+        self.write("UPDATE customers SET updated_at = now() WHERE id = %s", (survivor,))
 
     def insert_record(self, record: Record, customer_id: str) -> None:
-        self._write(
+        self.write(
             f"INSERT INTO records ({RECORD_COLUMNS}) VALUES ({', '.join(['%s'] * 14)})",
             record_row(record, customer_id),
         )
         if record.identifiers:
-            self._write(
+            self.write(
                 "INSERT INTO record_identifiers (record_id, kind, value, placeholder)"
                 " SELECT %s, * FROM unnest(%s::text[], %s::text[], %s::bool[])",
                 (
@@ -248,13 +252,13 @@ class Transaction:
 
     def set_status(self, ident: Identifier, status: IdentifierStatus) -> None:
         """Placeholder and shared values stop linking: they lose their holders."""
-        self._write(
+        self.write(
             "INSERT INTO identifier_values (kind, value, status) VALUES (%s, %s, %s)"
             " ON CONFLICT (kind, value) DO UPDATE SET status = EXCLUDED.status, updated_at = now()",
             (ident.kind.value, ident.value, status.value),
         )
         if status is not IdentifierStatus.ACTIVE:
-            self._write(
+            self.write(
                 "DELETE FROM identifier_holders WHERE kind = %s AND value = %s",
                 (ident.kind.value, ident.value),
             )
@@ -262,7 +266,7 @@ class Transaction:
     def activate(self, idents: Sequence[Identifier]) -> None:
         """Records first sightings of values as active."""
         if idents:
-            self._write(
+            self.write(
                 "INSERT INTO identifier_values (kind, value, status)"
                 " SELECT kind, value, 'active'"
                 " FROM unnest(%s::text[], %s::text[]) AS q(kind, value) ON CONFLICT DO NOTHING",
@@ -271,7 +275,7 @@ class Transaction:
 
     def add_holders(self, idents: Sequence[Identifier], customer_id: str) -> None:
         if idents:
-            self._write(
+            self.write(
                 "INSERT INTO identifier_holders (kind, value, customer_id)"
                 " SELECT kind, value, %s FROM unnest(%s::text[], %s::text[]) AS q(kind, value)"
                 " ON CONFLICT DO NOTHING",
@@ -282,7 +286,8 @@ class Transaction:
         """Queues an outbox event; a `created` event gets the customer's `seq` from the row."""
         self._emitted.append((type_, customer_id, payload))
 
-    def _write(self, query: str, params: Sequence[Any]) -> None:
+    def write(self, query: str, params: Sequence[Any]) -> None:
+        """Queues a write for `flush`; a read in between does not see it."""
         self._writes.append((query, params))
 
     def flush(self) -> list[ChangeEvent]:
@@ -402,14 +407,19 @@ class Store:
             cur.execute("SELECT record_id, customer_id FROM records ORDER BY record_id")
             yield from cur
 
-    def events_after(self, after: int, limit: int = 10_000) -> list[ChangeEvent]:
+    def events_after(
+        self, after: int, limit: int = 10_000, *, seen_in: str = ""
+    ) -> list[tuple[ChangeEvent, bool]]:
+        """Committed events after id `after`, each with whether the PostgreSQL snapshot
+        `seen_in` (a `Snapshot.visible`) already holds it."""
         with self._connection() as conn:
             return [
-                ChangeEvent(eid, EventType(t), cid, payload)
-                for eid, t, cid, payload in conn.execute(
-                    "SELECT id, type, customer_id, payload FROM change_events WHERE id > %s"
-                    " ORDER BY id LIMIT %s",
-                    (after, limit),
+                (ChangeEvent(eid, EventType(t), cid, payload), seen)
+                for eid, t, cid, payload, seen in conn.execute(
+                    "SELECT id, type, customer_id, payload,"
+                    " %s <> '' AND pg_visible_in_snapshot(txid, nullif(%s, '')::pg_snapshot)"
+                    " FROM change_events WHERE id > %s ORDER BY id LIMIT %s",
+                    (seen_in, seen_in, after, limit),
                 )
             ]
 
@@ -420,6 +430,12 @@ class Store:
             return read_snapshot(conn, with_records)
 
 
+_MARKS = (
+    "SELECT DISTINCT r.customer_id, m.override_id, m.side FROM override_records m"
+    " JOIN records r USING (record_id) JOIN overrides o ON o.id = m.override_id"
+    " WHERE o.kind = 'split' AND o.lifted_by IS NULL"
+)
+"""(customer, split, side) of every record on a side of a split that holds."""
 _NOT_PLACEHOLDER = "FILTER (WHERE ri.kind IS NOT NULL AND NOT ri.placeholder)"
 _RECORD_ROWS = (
     "SELECT r.record_id, r.customer_id, r.flagged,"
@@ -479,6 +495,11 @@ class Snapshot:
     holders: list[tuple[str, str, str]]
     records: list[tuple[str, str, Features]]
     """(record_id, customer_id, features) of every record; read only when a model serves."""
+    marks: list[tuple[str, int, int]] = field(default_factory=list)
+    """(customer, split, side): the operator splits its records are on."""
+    visible: str = ""
+    """PostgreSQL's snapshot it was read in: the events it already holds are those visible in
+    it, so that a follower does not apply them twice."""
 
 
 def read_snapshot(conn: psycopg.Connection[Any], with_records: bool) -> Snapshot:
@@ -495,7 +516,14 @@ def read_snapshot(conn: psycopg.Connection[Any], with_records: bool) -> Snapshot
         statuses=list(conn.execute("SELECT kind, value, status FROM identifier_values")),
         holders=list(conn.execute("SELECT kind, value, customer_id FROM identifier_holders")),
         records=_snapshot_records(conn) if with_records else [],
+        marks=list(conn.execute(_MARKS)),
+        visible=str(_one(conn, "SELECT pg_current_snapshot()::text")),
     )
+
+
+def _one(conn: psycopg.Connection[Any], query: str) -> Any:
+    row = conn.execute(query).fetchone()
+    return row[0] if row else None
 
 
 def _snapshot_records(conn: psycopg.Connection[Any]) -> list[tuple[str, str, Features]]:

@@ -10,6 +10,7 @@ from enum import StrEnum
 from typing import Any
 
 from idres.resolver.domain.identifiers import Identifier, IdentifierStatus
+from idres.resolver.domain.profiles import Profile
 from idres.resolver.domain.records import Record
 from idres.resolver.domain.scoring import Features
 
@@ -21,6 +22,9 @@ class EventType(StrEnum):
     LINKED = "linked"
     MERGED = "merged"
     FLAGGED = "flagged"
+    SPLIT = "split"
+    OVERRIDDEN = "overridden"
+    FORGOTTEN = "forgotten"
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,3 +58,14 @@ def linked_payload(record: Record, held: Iterable[Identifier], row: Features) ->
 
 def flagged_payload(ident: Identifier, status: IdentifierStatus) -> dict[str, Any]:
     return {"kind": ident.kind.value, "value": ident.value, "status": status.value}
+
+
+def profile_payload(profile: Profile) -> dict[str, Any]:
+    """A customer's whole profile, for an event that rebuilds it (a split's two parts)."""
+    return {
+        "given_names": sorted(profile.given_names),
+        "surnames": sorted(profile.surnames),
+        "dobs": sorted(d.isoformat() for d in profile.dobs),
+        "holds": sorted([i.kind.value, i.value] for i in profile.identifiers),
+        "marks": sorted([o, side] for o, side in profile.marks),
+    }

@@ -38,7 +38,8 @@ from idres.resolver.domain.linking import (
     ValueState,
     scan_identifiers,
 )
-from idres.resolver.domain.profiles import Profile, contradict, differing
+from idres.resolver.domain.overrides import Mark
+from idres.resolver.domain.profiles import Profile, contradict, differing, operator_veto
 from idres.resolver.domain.records import Query
 from idres.resolver.domain.scoring import (
     IDENTIFIER_COLUMNS,
@@ -214,11 +215,14 @@ def decide_scored(
     *,
     thresholds: Thresholds = DEFAULT_THRESHOLDS,
     policy: LinkPolicy = DEFAULT_POLICY,
+    marks: frozenset[Mark] = frozenset(),
 ) -> Plan:
     """Decides the customer for `query` among `candidates` (which must include every holder of
-    the query's identifiers in `states`)."""
+    the query's identifiers in `states`). `marks` put the record itself on sides of operator
+    splits: a batch run's stored records can be; a new record online never is."""
     profiles = {c.customer_id: c.profile for c in candidates}
     scan = scan_identifiers(query, states, profiles, policy)
+    scan.mine.marks.update(marks)
     links = [_link(c, features, scan, scorer, policy) for c in candidates]
     # A customer holding one of the query's values stays in the answer as a possible match
     # even when the model alone gives little: a device or a landline is worth showing.
@@ -289,8 +293,14 @@ def _link(
         probability=score.probability if score else 0.0,
         contributions=score.contributions if score else (),
         sure=bool(personal),
-        veto=contradict(scan.mine, candidate.profile) if policy.household_guard else "",
+        veto=_veto(scan.mine, candidate.profile, policy),
     )
+
+
+def _veto(mine: Profile, holder: Profile, policy: LinkPolicy) -> str:
+    """Why they cannot be one: always an operator's split, and the household guard's reasons
+    where the model wants the guard."""
+    return contradict(mine, holder) if policy.household_guard else operator_veto(mine, holder)
 
 
 def _undisputed(mine: Profile, holder: Profile, policy: LinkPolicy) -> bool:
@@ -328,7 +338,7 @@ def _merge_group(
     firm = best.sure or best.probability >= thresholds.merge
     for rival in rivals:
         candidate = candidates[rival.customer_id]
-        if policy.household_guard and contradict(combined, candidate.profile):
+        if _veto(combined, candidate.profile, policy):
             continue
         # The query bridges them: its own personal identifier on one side, and on the other
         # a second one or a model weight strong enough to merge on.

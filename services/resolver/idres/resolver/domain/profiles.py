@@ -13,6 +13,7 @@ from idres.resolver.domain.names import (
     given_names_may_meet,
     surnames_agree,
 )
+from idres.resolver.domain.overrides import Mark, kept_apart
 from idres.resolver.domain.records import Attributes
 
 
@@ -26,6 +27,8 @@ class Profile:
     surnames: set[str] = field(default_factory=set)
     dobs: set[date] = field(default_factory=set)
     identifiers: set[Identifier] = field(default_factory=set)
+    marks: set[Mark] = field(default_factory=set)
+    """The sides of operator splits its records are on (`overrides`)."""
 
     def add(self, attributes: Attributes) -> None:
         if attributes.given_name:
@@ -43,6 +46,7 @@ class Profile:
             set(self.surnames),
             set(self.dobs),
             set(self.identifiers),
+            set(self.marks),
         )
 
     def absorb(self, other: Profile) -> None:
@@ -50,6 +54,7 @@ class Profile:
         self.surnames |= other.surnames
         self.dobs |= other.dobs
         self.identifiers |= other.identifiers
+        self.marks |= other.marks
 
 
 def profile_of(attributes: Attributes) -> Profile:
@@ -67,6 +72,9 @@ phone."""
 
 def contradict(a: Profile, b: Profile) -> str:
     """Why `a` and `b` cannot be one person, or "" when nothing says so."""
+    reason = operator_veto(a, b)
+    if reason:
+        return reason
     if a.dobs and b.dobs and not any(dobs_agree(x, y) for x in a.dobs for y in b.dobs):
         return "dates of birth differ"
     if a.given_names and b.given_names and not _names_meet(a, b):
@@ -74,6 +82,12 @@ def contradict(a: Profile, b: Profile) -> str:
             return ""
         return "given names differ"
     return ""
+
+
+def operator_veto(a: Profile, b: Profile) -> str:
+    """An operator's split between them: it holds whatever the evidence says."""
+    split = kept_apart(a.marks, b.marks)
+    return "" if split is None else f"an operator split them apart (override {split})"
 
 
 def _names_meet(a: Profile, b: Profile) -> bool:

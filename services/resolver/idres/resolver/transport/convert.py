@@ -15,6 +15,7 @@ from idres.resolver.domain.identifiers import Identifier, IdentifierKind, Identi
 from idres.resolver.domain.records import CANONICAL_COLUMNS, Flagged
 from idres.resolver.domain.scoring import Contribution
 from idres.resolver.explanation import Explanation, Subject, SubjectKind
+from idres.resolver.overrides import Merged, Split
 from idres.resolver.resolution import Observation, Outcome
 from idres.v1 import identity_pb2 as pb
 
@@ -236,4 +237,23 @@ def explain_response(explanation: Explanation) -> pb.ExplainResponse:
                 else ()
             ),
         ],
+    )
+
+
+def merge_response(merged: Merged) -> pb.MergeCustomersResponse:
+    return pb.MergeCustomersResponse(
+        customer_id=merged.customer_id,
+        absorbed_customer_ids=merged.absorbed,
+        override_id=merged.override_id or 0,
+        lifted_override_ids=merged.lifted,
+    )
+
+
+def split_response(split: Split) -> pb.SplitCustomerResponse:
+    return pb.SplitCustomerResponse(
+        customer_id=split.customer_id,
+        rest_customer_id=split.rest_customer_id,
+        new_customer_id=split.new_customer_id,
+        override_id=split.override_id,
+        moved_record_ids=split.moved,
     )

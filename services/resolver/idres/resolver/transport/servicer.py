@@ -11,6 +11,7 @@ import grpc
 
 from idres.resolver.domain.errors import IdresError
 from idres.resolver.explanation import explain
+from idres.resolver.overrides import Overrides
 from idres.resolver.resolution import Resolver
 from idres.resolver.transport import convert
 from idres.resolver.transport.errors import to_status
@@ -25,6 +26,7 @@ class IdentityServicer(rpc.IdentityServiceServicer):
 
     def __init__(self, resolver: Resolver, executor: Executor) -> None:
         self.resolver = resolver
+        self.overrides = Overrides(resolver)
         self.executor = executor
 
     async def Observe(  # noqa: N802 (gRPC method names)
@@ -61,6 +63,31 @@ class IdentityServicer(rpc.IdentityServiceServicer):
         def call() -> pb.ExplainResponse:
             subject = convert.explain_subject(request)
             return convert.explain_response(explain(self.resolver, subject))
+
+        return await self._offload(context, call)
+
+    async def MergeCustomers(  # noqa: N802
+        self, request: pb.MergeCustomersRequest, context: grpc.aio.ServicerContext
+    ) -> pb.MergeCustomersResponse:
+        def call() -> pb.MergeCustomersResponse:
+            merged = self.overrides.merge(
+                list(request.customer_ids), reason=request.reason, actor=request.actor
+            )
+            return convert.merge_response(merged)
+
+        return await self._offload(context, call)
+
+    async def SplitCustomer(  # noqa: N802
+        self, request: pb.SplitCustomerRequest, context: grpc.aio.ServicerContext
+    ) -> pb.SplitCustomerResponse:
+        def call() -> pb.SplitCustomerResponse:
+            split = self.overrides.split(
+                request.customer_id,
+                list(request.record_ids),
+                reason=request.reason,
+                actor=request.actor,
+            )
+            return convert.split_response(split)
 
         return await self._offload(context, call)
 
