@@ -12,7 +12,7 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from types import FrameType
 from typing import Any
 
@@ -157,6 +157,12 @@ class EchoServicer(identity_pb2_grpc.IdentityServiceServicer):
         self, request: identity_pb2.MergeCustomersRequest, context: Any
     ) -> identity_pb2.MergeCustomersResponse:
         return identity_pb2.MergeCustomersResponse()
+
+    async def WatchChanges(  # noqa: N802
+        self, request: identity_pb2.WatchChangesRequest, context: Any
+    ) -> AsyncIterator[identity_pb2.CustomerChange]:
+        for _ in range(request.limit):
+            yield identity_pb2.CustomerChange()
 
     async def SplitCustomer(  # noqa: N802
         self, request: identity_pb2.SplitCustomerRequest, context: Any

@@ -214,3 +214,31 @@ def test_merge_split_and_overrides_at_the_terminal(
         cwd=tmp_path,
     )
     assert refused.returncode == 2 and "record_ids" in refused.stderr
+
+
+def test_watch_prints_changes_as_json_lines(
+    idres: Idres, server: IdresServer, database_url: str, tmp_path: Path
+) -> None:
+    first = server.resolver.observe_values({"record_id": "x1", "email": "xia@post.co.uk"})
+    done = idres(
+        "watch", "--limit", "2", "--target", server.address, database_url=database_url, cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr
+    lines = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [(c["type"], c["customer_id"]) for c in lines] == [
+        ("created", first.customer_id),
+        ("linked", first.customer_id),
+    ]
+    assert lines[1]["record_ids"] == ["x1"] and int(lines[1]["cursor"]) > int(lines[0]["cursor"])
+    bad = idres(
+        "watch",
+        "--after",
+        "soon",
+        "--limit",
+        "1",
+        "--target",
+        server.address,
+        database_url=database_url,
+        cwd=tmp_path,
+    )
+    assert bad.returncode == 2 and "after" in bad.stderr

@@ -17,6 +17,7 @@ VERBS = (
     "merge",
     "split",
     "overrides",
+    "watch",
     "generate",
     "train",
     "dedup",

@@ -12,6 +12,7 @@ import random
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from enum import StrEnum
 
 from opentelemetry import trace
@@ -100,7 +101,10 @@ class Resolver:
         use_model: bool = True,
         vectors: bool = True,
         sync_interval_s: float = 0.5,
+        event_retention_days: float = 0.0,
     ) -> None:
+        """`event_retention_days`: change events older than this are pruned while the sync
+        runs; 0 keeps them."""
         self.db = db
         self.store = Store(db)
         self.rules = rules
@@ -110,8 +114,9 @@ class Resolver:
         self.model_version = self.matcher.scorer.version if self.matcher else RULES_VERSION
         snap = self.store.snapshot(with_records=self.matcher is not None)
         self.index = IdentityIndex.from_snapshot(snap, records)
+        keep = timedelta(days=event_retention_days) if event_retention_days > 0 else None
         self._sync = EventFollower(
-            self.store, self.index, snap.last_event_id, sync_interval_s, snap.visible
+            self.store, self.index, snap.last_event_id, sync_interval_s, snap.visible, keep
         )
 
     def _load_model(self, use_model: bool, vectors: bool) -> tuple[RecordIndex, Matcher | None]:
@@ -140,6 +145,7 @@ class Resolver:
             use_model=settings.use_model,
             vectors=settings.vector_index,
             sync_interval_s=settings.sync_interval_s,
+            event_retention_days=settings.event_retention_days,
         )
 
     def start_sync(self) -> None:

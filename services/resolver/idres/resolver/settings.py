@@ -55,6 +55,10 @@ class Settings:
     sync_interval_s: float = 0.5
     """How often a replica reads other replicas' changes from the store."""
 
+    event_retention_days: float = 7.0
+    """How long change events are kept for `WatchChanges` consumers and replicas that fall
+    behind; older ones are deleted by the server. 0 keeps them all."""
+
     shutdown_grace_s: float = 5.0
     """How long in-flight calls may finish after SIGTERM."""
 
@@ -98,6 +102,10 @@ class Settings:
         except ValueError as exc:
             problems.append(FieldViolation(PREFIX + "MATCH_THRESHOLD", str(exc)))
         problems += _region_conflict(values, settings)
+        if settings.event_retention_days < 0:
+            problems.append(
+                FieldViolation(PREFIX + "EVENT_RETENTION_DAYS", "0 (keep all) or more days")
+            )
         if problems:
             raise ValidationError(problems)
         return settings

@@ -6,7 +6,9 @@ import logging
 import threading
 import time
 from collections.abc import Iterable
+from datetime import timedelta
 
+from idres.resolver.adapters.change_feed import prune_events
 from idres.resolver.adapters.identity_index import IdentityIndex
 from idres.resolver.adapters.store import Store
 from idres.resolver.domain.errors import UnavailableError
@@ -24,11 +26,22 @@ class EventFollower:
 
     GAP_TIMEOUT_S = 10.0
 
+    PRUNE_EVERY_S = 600.0
+
     def __init__(
-        self, store: Store, index: IdentityIndex, after: int, interval_s: float, seen_in: str = ""
+        self,
+        store: Store,
+        index: IdentityIndex,
+        after: int,
+        interval_s: float,
+        seen_in: str = "",
+        retention: timedelta | None = None,
     ) -> None:
-        """`after` and `seen_in` from the snapshot the index was built from."""
+        """`after` and `seen_in` from the snapshot the index was built from; events older
+        than `retention` are deleted now and then (None keeps them)."""
         self.store = store
+        self.retention = retention
+        self._pruned_at = 0.0
         self.index = index
         # Transactions in flight when the snapshot was read may commit lower ids: re-read a
         # window, and skip what the snapshot already held (a split is not safe to apply twice).
@@ -58,8 +71,17 @@ class EventFollower:
         while not self._stop.wait(self.interval_s):
             try:
                 self.poll()
+                self._prune()
             except UnavailableError as exc:
                 log.warning("event sync paused: %s", exc)
+
+    def _prune(self) -> None:
+        if self.retention is None or time.monotonic() - self._pruned_at < self.PRUNE_EVERY_S:
+            return
+        self._pruned_at = time.monotonic()
+        gone = prune_events(self.store, self.retention)
+        if gone:
+            log.info("pruned %d change events older than %s", gone, self.retention)
 
     def poll(self) -> int:
         read = self.store.events_after(self.cursor, seen_in=self.seen_in)

@@ -45,3 +45,7 @@ class UnavailableError(IdresError):
 class PreconditionError(IdresError):
     """The system is not in the state the call needs (no trained model); retrying will not help
     until someone acts (runs `idres train`)."""
+
+
+class OutOfRangeError(IdresError):
+    """A position asked for is no longer kept (a change-stream cursor older than retention)."""

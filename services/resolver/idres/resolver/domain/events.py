@@ -6,6 +6,7 @@ import secrets
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
@@ -35,6 +36,8 @@ class ChangeEvent:
     type: EventType
     customer_id: str
     payload: dict[str, Any] = field(default_factory=dict)
+    at: datetime | None = None
+    """When it was committed; read back from the store, None before."""
 
 
 def new_customer_id() -> str:
@@ -69,3 +72,36 @@ def profile_payload(profile: Profile) -> dict[str, Any]:
         "holds": sorted([i.kind.value, i.value] for i in profile.identifiers),
         "marks": sorted([o, side] for o, side in profile.marks),
     }
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """A change to a customer as channel systems are told of it: ids only, no personal data."""
+
+    cursor: str
+    type: EventType
+    customer_id: str
+    at: datetime | None
+    absorbed: tuple[str, ...] = ()
+    record_ids: tuple[str, ...] = ()
+    new_customer_id: str = ""
+    override_id: int = 0
+
+
+def change_of(event: ChangeEvent) -> Change | None:
+    """The customer change an outbox event announces; None for one about a value alone (a
+    value flagged shared), which changes no customer."""
+    if event.type is EventType.FLAGGED:
+        return None
+    p = event.payload
+    records = p.get("records", [p["record_id"]] if "record_id" in p else [])
+    return Change(
+        cursor=str(event.id),
+        type=event.type,
+        customer_id=event.customer_id,
+        at=event.at,
+        absorbed=tuple(p.get("absorbed", ())),
+        record_ids=tuple(records),
+        new_customer_id=str(p.get("into", "")),
+        override_id=int(p.get("override", 0)),
+    )

@@ -11,6 +11,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from idres.resolver.adapters.store import CustomerView, StoredRecord
 from idres.resolver.domain import linking
 from idres.resolver.domain.chain import RecordLink
+from idres.resolver.domain.events import Change, EventType
 from idres.resolver.domain.identifiers import Identifier, IdentifierKind, IdentifierStatus
 from idres.resolver.domain.records import CANONICAL_COLUMNS, Flagged
 from idres.resolver.domain.scoring import Contribution
@@ -257,3 +258,28 @@ def split_response(split: Split) -> pb.SplitCustomerResponse:
         override_id=split.override_id,
         moved_record_ids=split.moved,
     )
+
+
+_CHANGE_TYPES = {
+    EventType.CREATED: pb.CHANGE_TYPE_CREATED,
+    EventType.LINKED: pb.CHANGE_TYPE_LINKED,
+    EventType.MERGED: pb.CHANGE_TYPE_MERGED,
+    EventType.SPLIT: pb.CHANGE_TYPE_SPLIT,
+    EventType.OVERRIDDEN: pb.CHANGE_TYPE_OVERRIDDEN,
+    EventType.FORGOTTEN: pb.CHANGE_TYPE_FORGOTTEN,
+}
+
+
+def customer_change(change: Change) -> pb.CustomerChange:
+    out = pb.CustomerChange(
+        cursor=change.cursor,
+        type=_CHANGE_TYPES.get(change.type, pb.CHANGE_TYPE_UNSPECIFIED),
+        customer_id=change.customer_id,
+        absorbed_customer_ids=change.absorbed,
+        record_ids=change.record_ids,
+        new_customer_id=change.new_customer_id,
+        override_id=change.override_id,
+    )
+    if change.at is not None:
+        out.at.CopyFrom(timestamp(change.at))
+    return out

@@ -11,6 +11,7 @@ from idres.resolver.domain.errors import (
     ConflictError,
     IdresError,
     NotFoundError,
+    OutOfRangeError,
     PreconditionError,
     UnavailableError,
     ValidationError,
@@ -22,6 +23,7 @@ _CODES: list[tuple[type[IdresError], int]] = [
     (ConflictError, code_pb2.ALREADY_EXISTS),
     (PreconditionError, code_pb2.FAILED_PRECONDITION),
     (UnavailableError, code_pb2.UNAVAILABLE),
+    (OutOfRangeError, code_pb2.OUT_OF_RANGE),
 ]
 
 

@@ -103,7 +103,7 @@ class IdresServer:
         self.executor = futures.ThreadPoolExecutor(
             max_workers=settings.max_workers, thread_name_prefix="rpc"
         )
-        servicer = IdentityServicer(resolver, self.executor)
+        servicer = IdentityServicer(resolver, self.executor, settings.sync_interval_s)
         self.host = GrpcHost(
             settings.address,
             server_options(settings),

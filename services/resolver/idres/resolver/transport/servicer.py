@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import Executor
+from functools import partial
 from typing import TypeVar
 
 import grpc
 
+from idres.resolver.adapters.change_feed import BATCH
+from idres.resolver.changes import Watch
 from idres.resolver.domain.errors import IdresError
 from idres.resolver.explanation import explain
 from idres.resolver.overrides import Overrides
@@ -24,8 +27,10 @@ T = TypeVar("T")
 class IdentityServicer(rpc.IdentityServiceServicer):
     """Resolve runs on the event loop (memory only); the others wait on the store in `executor`."""
 
-    def __init__(self, resolver: Resolver, executor: Executor) -> None:
+    def __init__(self, resolver: Resolver, executor: Executor, poll_s: float = 0.5) -> None:
+        """`poll_s`: how often an idle change stream looks for new changes."""
         self.resolver = resolver
+        self.poll_s = poll_s
         self.overrides = Overrides(resolver)
         self.executor = executor
 
@@ -90,6 +95,21 @@ class IdentityServicer(rpc.IdentityServiceServicer):
             return convert.split_response(split)
 
         return await self._offload(context, call)
+
+    async def WatchChanges(  # noqa: N802
+        self, request: pb.WatchChangesRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[pb.CustomerChange]:
+        store, limit = self.resolver.store, max(0, request.limit)
+        watch = await self._offload(context, lambda: Watch(store, request.after))
+        sent = 0
+        while not limit or sent < limit:
+            wanted = limit - sent if limit else BATCH
+            changes = await self._offload(context, partial(watch.next, wanted))
+            for change in changes:
+                yield convert.customer_change(change)
+                sent += 1
+            if not changes:
+                await asyncio.sleep(self.poll_s)
 
     async def _offload(self, context: grpc.aio.ServicerContext, call: Callable[[], T]) -> T:
         try:
