@@ -158,6 +158,16 @@ class EchoServicer(identity_pb2_grpc.IdentityServiceServicer):
     ) -> identity_pb2.MergeCustomersResponse:
         return identity_pb2.MergeCustomersResponse()
 
+    async def ListReviews(  # noqa: N802
+        self, request: identity_pb2.ListReviewsRequest, context: Any
+    ) -> identity_pb2.ListReviewsResponse:
+        return identity_pb2.ListReviewsResponse()
+
+    async def DecideReview(  # noqa: N802
+        self, request: identity_pb2.DecideReviewRequest, context: Any
+    ) -> identity_pb2.DecideReviewResponse:
+        return identity_pb2.DecideReviewResponse()
+
     async def WatchChanges(  # noqa: N802
         self, request: identity_pb2.WatchChangesRequest, context: Any
     ) -> AsyncIterator[identity_pb2.CustomerChange]:

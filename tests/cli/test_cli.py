@@ -242,3 +242,44 @@ def test_watch_prints_changes_as_json_lines(
         cwd=tmp_path,
     )
     assert bad.returncode == 2 and "after" in bad.stderr
+
+
+def test_review_lists_and_decides(
+    idres: Idres, server: IdresServer, database_url: str, tmp_path: Path
+) -> None:
+    observe = server.resolver.observe_values
+    ann = observe({"record_id": "a1", "email": "ann@post.co.uk", "given_name": "Ann"})
+    observe(
+        {"record_id": "b1", "handle": "@bea_cli", "handle_platform": "twitter", "given_name": "Bea"}
+    )
+    observe(
+        {
+            "record_id": "q1",
+            "email": "ann@post.co.uk",
+            "handle": "@bea_cli",
+            "handle_platform": "twitter",
+        }
+    )
+    target = ("--target", server.address)
+    listed = idres("review", *target, database_url=database_url, cwd=tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    assert "q1" in listed.stdout and "waiting" in listed.stdout
+    review_id = listed.stdout.splitlines()[2].split()[0]
+    unsure = idres("review", review_id, *target, database_url=database_url, cwd=tmp_path)
+    assert unsure.returncode == 2 and "--same or --different" in unsure.stderr
+    done = idres(
+        "review",
+        review_id,
+        "--same",
+        "--candidate",
+        ann.customer_id,
+        "--reason",
+        "called her",
+        *target,
+        database_url=database_url,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == ann.customer_id
+    empty = idres("review", *target, database_url=database_url, cwd=tmp_path)
+    assert "no reviews waiting" in empty.stdout

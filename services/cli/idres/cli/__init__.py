@@ -18,6 +18,7 @@ VERBS = (
     "split",
     "overrides",
     "watch",
+    "review",
     "generate",
     "train",
     "dedup",

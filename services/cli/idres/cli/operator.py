@@ -40,3 +40,7 @@ def call(args: argparse.Namespace, method: Callable[[rpc.IdentityServiceStub], T
             return method(rpc.IdentityServiceStub(channel))
         except grpc.RpcError as exc:
             return fail(render.rpc_error(exc), 2)
+
+
+def fail_usage(message: str) -> int:
+    return fail(message, 2)

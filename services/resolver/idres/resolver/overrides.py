@@ -31,6 +31,8 @@ from idres.resolver.domain.records import Attributes
 from idres.resolver.resolution import MAX_ATTEMPTS, Resolver
 
 T = TypeVar("T")
+Also = Callable[[Transaction, int], None] | None
+"""More work for an override's transaction, given the override's id."""
 MAX_REASON = 2000
 """Characters of a reason; a longer one is refused, not cut."""
 MAX_IDS = 1000
@@ -70,12 +72,24 @@ class Overrides:
         self.resolver = resolver
         self.store = resolver.store
 
-    def merge(self, customer_ids: Sequence[str], *, reason: str, actor: str = "") -> Merged:
+    def merge(
+        self, customer_ids: Sequence[str], *, reason: str, actor: str = "", also: Also = None
+    ) -> Merged:
+        """`also` runs in the same transaction with the override's id (a review's decision)."""
         wanted = _ids("customer_ids", customer_ids)
         checked = _reason(reason), _actor(actor)
         if len(set(wanted)) < 2:
             raise ValidationError([FieldViolation("customer_ids", "name at least two customers")])
-        return _retrying(lambda: self._merge(wanted, *checked))
+        return _retrying(lambda: self._merge(wanted, *checked, also))
+
+    def apart(
+        self, first: str, second: str, *, reason: str, actor: str = "", also: Also = None
+    ) -> int:
+        """Keeps two customers apart from now on, moving nothing: a split between their records
+        as they stand. Returns the override's id."""
+        wanted = _ids("customer_ids", [first, second])
+        checked = _reason(reason), _actor(actor)
+        return _retrying(lambda: self._apart(wanted, *checked, also))
 
     def split(
         self, customer_id: str, record_ids: Sequence[str], *, reason: str, actor: str = ""
@@ -89,7 +103,29 @@ class Overrides:
     def all(self, *, active_only: bool = False) -> list[Override]:
         return read_overrides(self.store, active_only=active_only)
 
-    def _merge(self, wanted: list[str], reason: str, actor: str) -> Merged:
+    def _apart(self, wanted: list[str], reason: str, actor: str, also: Also) -> int:
+        with self.store.transaction() as tx:
+            live = _lock_live(tx, wanted)
+            first, second = live[wanted[0]], live[wanted[-1]]
+            if first == second:
+                raise ValidationError(
+                    [FieldViolation("customer_ids", "they are one customer: split it instead")]
+                )
+            rows = OverrideRows(tx)
+            oid = rows.next_id()
+            sides = (tuple(rows.record_ids([first])), tuple(rows.record_ids([second])))
+            kind = OverrideKind.SPLIT
+            rows.add(Override(oid, kind, actor, reason, _now(), sides, (first, second)))
+            marks = {first: [[oid, 0]], second: [[oid, 1]]}
+            for customer in (first, second):
+                tx.emit(EventType.OVERRIDDEN, customer, _announced(oid, kind, marks=marks))
+            if also is not None:
+                also(tx, oid)
+            events = tx.flush()
+        self.resolver.publish(events)
+        return oid
+
+    def _merge(self, wanted: list[str], reason: str, actor: str, also: Also) -> Merged:
         with self.store.transaction() as tx:
             customers = sorted(set(_lock_live(tx, wanted).values()))
             if len(customers) < 2:
@@ -109,6 +145,8 @@ class Overrides:
             rows.lift(lifted, oid)
             tx.emit(EventType.MERGED, survivor, {"absorbed": list(absorbed), "override": oid})
             tx.emit(EventType.OVERRIDDEN, survivor, _announced(oid, kind, lifted=list(lifted)))
+            if also is not None:
+                also(tx, oid)
             events = tx.flush()
         self.resolver.publish(events)
         return Merged(survivor, absorbed, oid, lifted)
@@ -187,7 +225,7 @@ def _part(members: list[Member], records: Sequence[str], mark: tuple[int, int]) 
     return profile
 
 
-def _announced(override: int, kind: OverrideKind, **changes: list[int]) -> dict[str, object]:
+def _announced(override: int, kind: OverrideKind, **changes: object) -> dict[str, object]:
     return {"override": override, "kind": kind.value, **changes}
 
 

@@ -22,6 +22,7 @@ from idres.resolver.adapters.event_follower import EventFollower
 from idres.resolver.adapters.identity_index import RECORDS_PER_CUSTOMER, IdentityIndex
 from idres.resolver.adapters.model_store import ModelStore
 from idres.resolver.adapters.record_index import RecordIndex
+from idres.resolver.adapters.review_store import queue_review
 from idres.resolver.adapters.store import RETRYABLE, CustomerView, Store, Transaction
 from idres.resolver.domain.errors import (
     ConflictError,
@@ -36,6 +37,7 @@ from idres.resolver.domain.linking import (
     DEFAULT_POLICY,
     RULES_VERSION,
     Decision,
+    Link,
     LinkPolicy,
     Plan,
     ValueState,
@@ -257,6 +259,8 @@ class Resolver:
         if plan.absorbed:
             tx.emit(EventType.MERGED, target, {"absorbed": list(plan.absorbed)})
         tx.insert_record(record, target)
+        if plan.decision is Decision.POSSIBLE_MATCH:
+            queue_review(tx, record.record_id, target, _reviewed(plan))
         tx.add_links(record.record_id, plan.joined_links(), plan.absorbed, self.model_version)
         held = self._classify(tx, record, shared, states, target)
         tx.emit(EventType.LINKED, target, linked_payload(record, held, row))
@@ -309,11 +313,19 @@ class Resolver:
         """The live customer for an id or alias, and the id asked for."""
         if not customer_id.strip():
             raise ValidationError([FieldViolation("customer_id", "required")])
-        live = self.store.canonical_id(customer_id.strip())
-        view = self.store.customer(live) if live else None
+        view = self.store.customer(customer_id.strip())
         if view is None:
             raise NotFoundError(f"no customer {customer_id!r}")
         return view, customer_id.strip()
+
+
+def _reviewed(plan: Plan) -> list[Link]:
+    """The customers a possible match may belong to, best first: the model's links, or the
+    rules' bare candidates."""
+    links = [lk for lk in plan.links if not lk.veto]
+    if links:
+        return links
+    return [Link(c, "", -float("inf"), 0.0, (), False, "") for c in plan.others]
 
 
 def _statuses(

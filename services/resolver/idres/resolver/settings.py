@@ -49,6 +49,10 @@ class Settings:
     placeholders: frozenset[str] = field(default_factory=frozenset)
     """Extra placeholder values (comma-separated) that never link anyone."""
 
+    channel_priority: tuple[str, ...] = ()
+    """Channels whose values a customer's profile prefers, most trusted first
+    (comma-separated, such as call_centre,store_pos); others come after, by recency."""
+
     pool_size: int = 8
     """PostgreSQL connections held by one server process."""
 
@@ -187,6 +191,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "default_region": _region,
     "phone_regions": _regions,
     "channel_regions": _channel_regions,
+    "channel_priority": lambda raw: tuple(v.strip().lower() for v in raw.split(",") if v.strip()),
 }
 
 

@@ -149,6 +149,9 @@ class IdentityIndex:
             self._split(event)
         elif event.type is EventType.OVERRIDDEN:
             self._lift(set(event.payload.get("lifted", ())))
+            for cid, marks in event.payload.get("marks", {}).items():
+                if (live := self._live(cid)) in self._profiles:
+                    self._profiles[live].marks.update((int(o), int(side)) for o, side in marks)
         elif event.type in (EventType.CREATED, EventType.LINKED):
             self._link(event)
 

@@ -100,12 +100,12 @@ class LinkReader:
             (customer_id, customer_id),
         )
         return [
-            RecordLink(rid, to, merged, weight, p, sure, _contributions(parts), version, at)
+            RecordLink(rid, to, merged, weight, p, sure, contributions(parts), version, at)
             for rid, to, merged, weight, p, sure, parts, version, at in rows
         ]
 
 
-def _contributions(parts: list[list[Any]]) -> tuple[Contribution, ...]:
+def contributions(parts: list[list[Any]]) -> tuple[Contribution, ...]:
     """Back from the stored [comparison, level, gamma, weight, tf adjustment] rows."""
     return tuple(
         Contribution(str(name), str(level), int(gamma), float(weight) - float(tf), float(tf))

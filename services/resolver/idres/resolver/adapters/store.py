@@ -345,14 +345,19 @@ class Store:
             ).fetchone()
         return row[0] if row else None
 
-    def customer(self, customer_id: str) -> CustomerView | None:
-        with self._connection() as conn:
+    def customer(self, asked: str) -> CustomerView | None:
+        """The live customer for an id or an alias, read in one snapshot: a merge committed
+        between following the alias and reading the customer cannot hide it."""
+        with self._connection() as conn, conn.transaction():
+            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             head = conn.execute(
-                "SELECT created_at FROM customers WHERE id = %s AND merged_into IS NULL",
-                (customer_id,),
+                "SELECT c.id, c.created_at FROM customers a"
+                " JOIN customers c ON c.id = coalesce(a.merged_into, a.id) WHERE a.id = %s",
+                (asked,),
             ).fetchone()
             if head is None:
                 return None
+            customer_id = head[0]
             records = self._records(conn, customer_id)
             statuses = {
                 _ident(k, v): IdentifierStatus(s)
@@ -371,7 +376,7 @@ class Store:
                     "SELECT id FROM customers WHERE merged_into = %s ORDER BY seq", (customer_id,)
                 )
             ]
-        return CustomerView(customer_id, head[0], records, statuses, tuple(merged))
+        return CustomerView(customer_id, head[1], records, statuses, tuple(merged))
 
     @staticmethod
     def _records(conn: psycopg.Connection[Any], customer_id: str) -> tuple[StoredRecord, ...]:

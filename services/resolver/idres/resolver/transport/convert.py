@@ -8,16 +8,20 @@ from datetime import datetime
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from idres.resolver.adapters.store import CustomerView, StoredRecord
+from idres.resolver.adapters.review_store import Review
+from idres.resolver.adapters.store import StoredRecord
+from idres.resolver.customers import CustomerPage
 from idres.resolver.domain import linking
 from idres.resolver.domain.chain import RecordLink
 from idres.resolver.domain.events import Change, EventType
 from idres.resolver.domain.identifiers import Identifier, IdentifierKind, IdentifierStatus
+from idres.resolver.domain.portrait import Best
 from idres.resolver.domain.records import CANONICAL_COLUMNS, Flagged
 from idres.resolver.domain.scoring import Contribution
 from idres.resolver.explanation import Explanation, Subject, SubjectKind
 from idres.resolver.overrides import Merged, Split
 from idres.resolver.resolution import Observation, Outcome
+from idres.resolver.reviews import DIFFERENT, SAME
 from idres.v1 import identity_pb2 as pb
 
 _RESOLVE_FIELDS = tuple(f.name for f in pb.ResolveRequest.DESCRIPTOR.fields)
@@ -157,7 +161,8 @@ def timestamp(value: datetime) -> Timestamp:
     return ts
 
 
-def customer_response(view: CustomerView, requested: str) -> pb.GetCustomerResponse:
+def customer_response(page: CustomerPage) -> pb.GetCustomerResponse:
+    view, requested = page.view, page.requested
     idents = [identifier(i, s) for i, s in sorted(view.statuses.items())]
     customer = pb.Customer(
         customer_id=view.customer_id,
@@ -168,7 +173,27 @@ def customer_response(view: CustomerView, requested: str) -> pb.GetCustomerRespo
         merged_ids=view.merged_ids,
     )
     alias = requested if requested != view.customer_id else ""
-    return pb.GetCustomerResponse(customer=customer, requested_id=alias)
+    return pb.GetCustomerResponse(
+        customer=customer,
+        requested_id=alias,
+        profile=pb.CustomerProfile(**{k: _profile_value(v) for k, v in page.profile.items()}),
+        timeline=[
+            pb.Contact(record_id=c.record_id, channel=c.channel, ts=timestamp(c.ts))
+            for c in page.timeline
+        ],
+        next_timeline_page_token=page.next_token,
+    )
+
+
+def _profile_value(best: Best) -> pb.ProfileValue:
+    return pb.ProfileValue(
+        value=best.value,
+        record_id=best.record_id,
+        channel=best.channel,
+        ts=timestamp(best.ts),
+        valid=best.valid,
+        records=best.records,
+    )
 
 
 def _record(rec: StoredRecord, statuses: dict[Identifier, IdentifierStatus]) -> pb.CustomerRecord:
@@ -283,3 +308,19 @@ def customer_change(change: Change) -> pb.CustomerChange:
     if change.at is not None:
         out.at.CopyFrom(timestamp(change.at))
     return out
+
+
+REVIEW_DECISIONS = {pb.REVIEW_DECISION_SAME: SAME, pb.REVIEW_DECISION_DIFFERENT: DIFFERENT}
+_DECISION_OF = {name: value for value, name in REVIEW_DECISIONS.items()}
+
+
+def review(item: Review) -> pb.Review:
+    return pb.Review(
+        review_id=item.id,
+        record_id=item.record_id,
+        customer_id=item.customer_id,
+        candidates=[candidate(link) for link in item.candidates],
+        created_at=timestamp(item.created_at),
+        decision=_DECISION_OF.get(item.decision or "", pb.REVIEW_DECISION_UNSPECIFIED),
+        override_id=item.override_id or 0,
+    )

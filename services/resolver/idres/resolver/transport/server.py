@@ -103,7 +103,9 @@ class IdresServer:
         self.executor = futures.ThreadPoolExecutor(
             max_workers=settings.max_workers, thread_name_prefix="rpc"
         )
-        servicer = IdentityServicer(resolver, self.executor, settings.sync_interval_s)
+        servicer = IdentityServicer(
+            resolver, self.executor, settings.sync_interval_s, settings.channel_priority
+        )
         self.host = GrpcHost(
             settings.address,
             server_options(settings),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import Executor
 from functools import partial
 from typing import TypeVar
@@ -12,10 +12,12 @@ import grpc
 
 from idres.resolver.adapters.change_feed import BATCH
 from idres.resolver.changes import Watch
+from idres.resolver.customers import Customers
 from idres.resolver.domain.errors import IdresError
 from idres.resolver.explanation import explain
 from idres.resolver.overrides import Overrides
 from idres.resolver.resolution import Resolver
+from idres.resolver.reviews import Reviews
 from idres.resolver.transport import convert
 from idres.resolver.transport.errors import to_status
 from idres.v1 import identity_pb2 as pb
@@ -27,9 +29,18 @@ T = TypeVar("T")
 class IdentityServicer(rpc.IdentityServiceServicer):
     """Resolve runs on the event loop (memory only); the others wait on the store in `executor`."""
 
-    def __init__(self, resolver: Resolver, executor: Executor, poll_s: float = 0.5) -> None:
-        """`poll_s`: how often an idle change stream looks for new changes."""
+    def __init__(
+        self,
+        resolver: Resolver,
+        executor: Executor,
+        poll_s: float = 0.5,
+        channel_priority: Sequence[str] = (),
+    ) -> None:
+        """`poll_s`: how often an idle change stream looks for new changes;
+        `channel_priority`: the channels a customer's profile trusts first."""
         self.resolver = resolver
+        self.customers = Customers(resolver, channel_priority)
+        self.reviews = Reviews(resolver)
         self.poll_s = poll_s
         self.overrides = Overrides(resolver)
         self.executor = executor
@@ -57,8 +68,10 @@ class IdentityServicer(rpc.IdentityServiceServicer):
         self, request: pb.GetCustomerRequest, context: grpc.aio.ServicerContext
     ) -> pb.GetCustomerResponse:
         def call() -> pb.GetCustomerResponse:
-            view, requested = self.resolver.customer(request.customer_id)
-            return convert.customer_response(view, requested)
+            page = self.customers.get(
+                request.customer_id, request.timeline_page_size, request.timeline_page_token
+            )
+            return convert.customer_response(page)
 
         return await self._offload(context, call)
 
@@ -93,6 +106,34 @@ class IdentityServicer(rpc.IdentityServiceServicer):
                 actor=request.actor,
             )
             return convert.split_response(split)
+
+        return await self._offload(context, call)
+
+    async def ListReviews(  # noqa: N802
+        self, request: pb.ListReviewsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListReviewsResponse:
+        def call() -> pb.ListReviewsResponse:
+            found, token = self.reviews.page(
+                request.page_size, request.page_token, decided=request.include_decided
+            )
+            return pb.ListReviewsResponse(
+                reviews=[convert.review(r) for r in found], next_page_token=token
+            )
+
+        return await self._offload(context, call)
+
+    async def DecideReview(  # noqa: N802
+        self, request: pb.DecideReviewRequest, context: grpc.aio.ServicerContext
+    ) -> pb.DecideReviewResponse:
+        def call() -> pb.DecideReviewResponse:
+            review, customer = self.reviews.decide(
+                request.review_id,
+                convert.REVIEW_DECISIONS.get(request.decision, ""),
+                candidate=request.candidate_customer_id,
+                reason=request.reason,
+                actor=request.actor,
+            )
+            return pb.DecideReviewResponse(review=convert.review(review), customer_id=customer)
 
         return await self._offload(context, call)
 
