@@ -69,3 +69,6 @@ def test_cursors_are_checked_and_pruned_ones_are_out_of_range(
         ChangeFeed(store, first - 1)
     fresh = _commit(database_url, "c")
     assert [e.id for e in ChangeFeed(store, None).read()] == [fresh]
+    assert ChangeFeed(store, fresh).read() == []
+    with pytest.raises(OutOfRangeError, match="ahead of the newest"):
+        ChangeFeed(store, fresh + 1)

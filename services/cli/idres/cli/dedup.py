@@ -20,6 +20,11 @@ from idres.ingest.overrides import read_overrides
 from idres.ingest.pairs import Engine
 from idres.ingest.report import write_report
 from idres.ingest.training import DEFAULT_MAX_PAIRS, load_model
+from idres.resolver.adapters.database import open_database
+from idres.resolver.adapters.override_store import read_overrides as read_store_overrides
+from idres.resolver.adapters.store import Store
+from idres.resolver.domain.errors import UnavailableError
+from idres.resolver.domain.overrides import Override
 from idres.resolver.domain.scoring import MatchModel
 
 _STEPS = ("read", "train", "score", "cluster", "write", "report")
@@ -69,11 +74,17 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="processes that share the clustering, by independent groups of records"
         " (default %(default)s: the cores, up to 4)",
     )
-    parser.add_argument(
+    given = parser.add_mutually_exclusive_group()
+    given.add_argument(
         "--overrides",
         type=Path,
         help="operator merges and splits to honour, as JSON lines (`idres overrides` prints"
         " the store's)",
+    )
+    given.add_argument(
+        "--store-overrides",
+        action="store_true",
+        help="honour the operator merges and splits of the configured store",
     )
     parser.set_defaults(func=run)
 
@@ -82,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         table_format(args.out)  # refuse a bad output name before the slow part
         model = load_model(args.model) if args.model is not None else None
-        overrides = read_overrides(args.overrides) if args.overrides is not None else []
+        overrides = _given_overrides(args)
         result = dedup(
             args.input,
             model=model,
@@ -113,6 +124,22 @@ def _training(result: DedupResult) -> list[str]:
     if result.plan is not None:
         return result.plan.lines()
     return ["comparisons        " + ", ".join(MatchModel.from_splink(result.model).levels())]
+
+
+def _given_overrides(args: argparse.Namespace) -> list[Override]:
+    if args.overrides is not None:
+        return read_overrides(args.overrides)
+    if not args.store_overrides:
+        return []
+    settings = load_settings()
+    try:
+        db = open_database(settings.database_url, settings.data_dir, pool_size=1)
+    except UnavailableError as exc:
+        raise ValueError(str(exc)) from exc
+    try:
+        return read_store_overrides(Store(db), active_only=True)
+    finally:
+        db.close()
 
 
 def _overrides(result: DedupResult) -> list[str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import time
 
 import grpc
 
@@ -11,6 +12,11 @@ from idres.cli import render
 from idres.cli.common import fail, load_settings
 from idres.v1 import identity_pb2 as pb
 from idres.v1 import identity_pb2_grpc as rpc
+
+RETRIES = 8
+"""Reconnections in a row before giving up on an unreachable server."""
+SERVED_S = 5.0
+"""A stream that lasted this long was served: its end is no failure to count."""
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -20,7 +26,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         description="Call WatchChanges on a running server: every change to customers in"
         " commit order, one JSON object a line, each with the cursor to resume after it."
         " Without --after it starts at the oldest change kept; without --limit it follows"
-        " until interrupted.",
+        " until interrupted, reconnecting after its last change when the server drops it.",
     )
     parser.add_argument("--after", default="", metavar="CURSOR", help="resume after this cursor")
     parser.add_argument("--limit", type=int, default=0, help="stop after N changes")
@@ -32,14 +38,31 @@ def run(args: argparse.Namespace) -> int:
     if args.limit < 0:
         return fail("--limit must be 0 (follow) or more", 2)
     target = args.target or load_settings().address
-    request = pb.WatchChangesRequest(after=args.after, limit=args.limit)
-    with grpc.insecure_channel(target) as channel:
+    cursor, left, retries = args.after, args.limit, 0
+    while not (args.limit and left == 0):
+        request = pb.WatchChangesRequest(after=cursor, limit=left)
+        opened = time.monotonic()
         try:
-            for change in rpc.IdentityServiceStub(channel).WatchChanges(request):
-                print(json.dumps(as_json(change)), flush=True)
+            with grpc.insecure_channel(target) as channel:
+                for change in rpc.IdentityServiceStub(channel).WatchChanges(request):
+                    print(json.dumps(as_json(change)), flush=True)
+                    cursor, retries = change.cursor, 0
+                    left = max(0, left - 1) if args.limit else 0
+            return 0
         except grpc.RpcError as exc:
-            return fail(render.rpc_error(exc), 2)
+            # A server recycles connections (IDRES_MAX_CONNECTION_AGE_S) and restarts: resume
+            # after the last change printed, which the stream promises to be exact.
+            if time.monotonic() - opened > SERVED_S:
+                retries = 0  # it was serving: a recycled connection, not a failing server
+            if not _transient(exc) or retries >= RETRIES:
+                return fail(render.rpc_error(exc), 2)
+            retries += 1
+            time.sleep(min(5.0, 0.2 * 2**retries))
     return 0
+
+
+def _transient(error: grpc.RpcError) -> bool:
+    return isinstance(error, grpc.Call) and error.code() is grpc.StatusCode.UNAVAILABLE
 
 
 def as_json(change: pb.CustomerChange) -> dict[str, object]:

@@ -37,19 +37,28 @@ class ChangeFeed:
 
     def __init__(self, store: Store, after: int | None) -> None:
         self.store = store
-        pruned = self.pruned_through()
+        pruned, newest = self._bounds()
         if after is not None and after < pruned:
             raise OutOfRangeError(
                 f"cursor {after} is older than the changes kept (they start after {pruned});"
                 " read the customers afresh and watch from the oldest change"
             )
+        if after is not None and after > max(pruned, newest):
+            raise OutOfRangeError(
+                f"cursor {after} is ahead of the newest change ({newest}): it is not from this"
+                " store's stream"
+            )
         self.cursor = pruned if after is None else after
         self._horizon: int | None = None
 
-    def pruned_through(self) -> int:
+    def _bounds(self) -> tuple[int, int]:
+        """(pruned through, newest id): a cursor handed out lies between them."""
         with self.store.transaction() as tx:
-            row = tx.conn.execute("SELECT pruned_through FROM event_retention").fetchone()
-        return int(row[0]) if row else 0
+            row = tx.conn.execute(
+                "SELECT (SELECT pruned_through FROM event_retention),"
+                " (SELECT coalesce(max(id), 0) FROM change_events)"
+            ).fetchone()
+        return (int(row[0] or 0), int(row[1])) if row else (0, 0)
 
     def read(self, limit: int = BATCH) -> list[ChangeEvent]:
         """The next events after the cursor, in order, stopping at a gap that may still fill."""
