@@ -179,6 +179,16 @@ class EchoServicer(identity_pb2_grpc.IdentityServiceServicer):
     ) -> identity_pb2.SplitCustomerResponse:
         return identity_pb2.SplitCustomerResponse()
 
+    async def Forget(  # noqa: N802
+        self, request: identity_pb2.ForgetRequest, context: Any
+    ) -> identity_pb2.ForgetResponse:
+        return identity_pb2.ForgetResponse()
+
+    async def LiftSuppression(  # noqa: N802
+        self, request: identity_pb2.LiftSuppressionRequest, context: Any
+    ) -> identity_pb2.LiftSuppressionResponse:
+        return identity_pb2.LiftSuppressionResponse()
+
 
 def create_server(port: int = 0, max_workers: int = DEFAULT_WORKERS) -> tuple[GrpcHost, int]:
     """Starts an echo server on loopback, hosted exactly as the real one; returns it and its port.

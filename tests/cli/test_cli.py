@@ -283,3 +283,29 @@ def test_review_lists_and_decides(
     assert done.stdout.strip() == ann.customer_id
     empty = idres("review", *target, database_url=database_url, cwd=tmp_path)
     assert "no reviews waiting" in empty.stdout
+
+
+def test_forget_prints_a_receipt_and_lift_undoes_the_suppression(
+    idres: Idres, server: IdresServer, database_url: str, tmp_path: Path
+) -> None:
+    observe = server.resolver.observe_values
+    customer = observe({"record_id": "f1", "email": "fay@post.co.uk"}).customer_id
+    observe({"record_id": "f2", "email": "fay@post.co.uk", "phone": "+447911300009"})
+    target = ("--target", server.address, "--reason", "asked", "--by", "dpo")
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return idres("forget", *args, *target, database_url=database_url, cwd=tmp_path)
+
+    forgot = run("--record", "f2")
+    assert forgot.returncode == 0, forgot.stderr
+    receipt = json.loads(forgot.stdout)
+    assert receipt["record_ids"] == ["f2"] and receipt["customer_ids"] == [customer]
+    assert receipt["removed"]["records"] == 1 and receipt["target"] == "record"
+    whole = json.loads(run("--customer", customer).stdout)
+    assert whole["forgotten_customer_ids"] == [customer]
+    bad = run("--identifier", "fax:123")
+    assert bad.returncode == 2 and "KIND:VALUE" in bad.stderr
+    lifted = run("--lift", "--identifier", "email:FAY@post.co.uk")
+    assert lifted.returncode == 0 and lifted.stdout.strip() == "1"
+    missing = run("--record", "f2")
+    assert missing.returncode == 2 and "no record" in missing.stderr

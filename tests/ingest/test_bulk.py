@@ -16,9 +16,12 @@ from idres.ingest.files import write_table
 from idres.ingest.generator import generate
 from idres.resolver.adapters.database import Database
 from idres.resolver.adapters.model_store import ModelStore
+from idres.resolver.adapters.review_store import read_reviews
 from idres.resolver.adapters.store import Store
+from idres.resolver.domain.erasure import Target, TargetKind
 from idres.resolver.domain.normalize import DEFAULT_RULES
 from idres.resolver.domain.records import CANONICAL_COLUMNS
+from idres.resolver.erasure import Erasure
 from idres.resolver.overrides import Overrides
 from idres.resolver.resolution import Resolver
 from idres.v1 import identity_pb2 as pb
@@ -136,5 +139,51 @@ def test_a_bulk_load_keeps_an_operator_split(with_model: str, tmp_path: Path) ->
         found = members(resolver.store)
         assert {"s1", "s2"} <= found[first] and "s3" in found[split.customer_id]
         assert not found[first] & found[split.customer_id]
+    finally:
+        resolver.close()
+
+
+def test_a_bulk_load_does_not_restore_what_was_erased(with_model: str, tmp_path: Path) -> None:
+    resolver = Resolver(Database(with_model, pool_size=2), rules=DEFAULT_RULES)
+    try:
+        resolver.observe_values({"record_id": "e1", "email": "eve@post.co.uk", "surname": "Eve"})
+        resolver.observe_values({"record_id": "e2", "phone": "+447911400009"})
+        erasure = Erasure(resolver)
+        erasure.forget(Target(TargetKind.RECORD, "e1"), reason="asked", actor="dpo")
+        phone = Target(TargetKind.IDENTIFIER, "+447911400009", "phone")
+        erasure.forget(phone, reason="asked", actor="dpo")
+        path = tmp_path / "replay.csv"
+        rows = [
+            {"record_id": "e1", "email": "eve@post.co.uk", "surname": "Eve"},
+            {"record_id": "e2", "phone": "+447911400009"},
+            {"record_id": "e3", "email": "eve@post.co.uk", "phone": "+447911400009"},
+        ]
+        write_table(
+            path, CANONICAL_COLUMNS, [[r.get(c, "") for c in CANONICAL_COLUMNS] for r in rows]
+        )
+        loaded = bulk_ingest(path, resolver.store, progress=False)
+        assert loaded.erased == ["e1"] and loaded.erased_values == 3
+        assert loaded.already == 1 and loaded.loaded == 1 and not loaded.conflicts
+        assert set(members(resolver.store)) and "e1" not in {
+            rid for rids in members(resolver.store).values() for rid in rids
+        }
+        assert resolver.resolve_values({"email": "eve@post.co.uk"}).target is None
+    finally:
+        resolver.close()
+
+
+def test_a_bulk_load_queues_its_possible_matches(with_model: str, tmp_path: Path) -> None:
+    resolver = Resolver(Database(with_model, pool_size=2), rules=DEFAULT_RULES)
+    try:
+        ann = {"record_id": "a1", "email": "ann@post.co.uk", "given_name": "Ann", "surname": "Lee"}
+        stored = resolver.observe_values(ann).customer_id
+        path = tmp_path / "anna.csv"
+        anna = {"record_id": "q1", "given_name": "Anna", "surname": "Lee", "dob": "1980-01-01"}
+        write_table(path, CANONICAL_COLUMNS, [[anna.get(c, "") for c in CANONICAL_COLUMNS]])
+        bulk_ingest(path, resolver.store, progress=False)
+        [review] = read_reviews(resolver.store, 0, 10)
+        assert review.record_id == "q1" and review.customer_id != stored
+        assert [c.customer_id for c in review.candidates][:1] == [stored]
+        assert 0.5 <= review.candidates[0].probability < 0.9
     finally:
         resolver.close()

@@ -19,6 +19,7 @@ VERBS = (
     "overrides",
     "watch",
     "review",
+    "forget",
     "generate",
     "train",
     "dedup",

@@ -85,6 +85,7 @@ def _bulk(args: argparse.Namespace, settings: Settings) -> int:
             max_pairs=args.max_pairs,
             progress=not args.quiet,
             rules=settings.normalization_rules,
+            suppression_key=settings.suppression_key,
         )
     except (ValueError, UnavailableError) as exc:
         return fail(f"{exc}; nothing was written")

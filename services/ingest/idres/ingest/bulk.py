@@ -30,11 +30,13 @@ from idres.ingest.training import (
     training_facts,
 )
 from idres.resolver.adapters.bulk_store import BulkBatch, bulk_session
+from idres.resolver.adapters.erasure_store import active_digests, suppression_key
 from idres.resolver.adapters.model_store import ModelStore
 from idres.resolver.adapters.store import Snapshot, Store
+from idres.resolver.domain.erasure import record_digests, sealed
 from idres.resolver.domain.events import new_customer_id
 from idres.resolver.domain.normalize import DEFAULT_RULES, NormalizationRules
-from idres.resolver.domain.records import Record
+from idres.resolver.domain.records import Record, redacted
 
 
 @dataclass(slots=True)
@@ -49,6 +51,10 @@ class BulkSummary:
     """Records the store held already, with the same content: skipped."""
     conflicts: list[str] = field(default_factory=list)
     """Record ids the store holds with other content: left out."""
+    erased: list[str] = field(default_factory=list)
+    """Record ids erased earlier (`idres forget`): left out until their suppression is lifted."""
+    erased_values: int = 0
+    """Erased identifiers taken out of the records that carried them again."""
     new_customers: int = 0
     merged_stored: int = 0
     """Customers already stored that the load merged into others (their ids are aliases)."""
@@ -65,6 +71,8 @@ class BulkSummary:
             f"loaded             {self.loaded:,} records",
             f"already stored     {self.already:,} (same content, skipped)",
             f"conflicts          {len(self.conflicts):,} (stored with other content, left out)",
+            f"erased earlier     {len(self.erased):,} records left out,"
+            f" {self.erased_values:,} erased values dropped",
             f"new customers      {self.new_customers:,}",
             f"stored customers merged  {self.merged_stored:,} (their ids still resolve)",
             f"model              {self.model_version}"
@@ -83,6 +91,7 @@ def bulk_ingest(
     progress: bool = True,
     stream: TextIO | None = None,
     rules: NormalizationRules = DEFAULT_RULES,
+    suppression_key: str = "",
 ) -> BulkSummary:
     """Loads one file, read with the deployment's `rules`; raises ValueError for an unusable
     file."""
@@ -90,7 +99,7 @@ def bulk_ingest(
     summary = BulkSummary()
     started = time.perf_counter()
     read = read_file(path, progress=progress, keep_records=True, rules=rules)
-    records = read.records or []
+    records = _unerased(read.records or [], store, suppression_key, summary)
     summary.rows_read, summary.rejected_rows = read.rows_read, read.rejected_rows
     summary.rejections, summary.warnings = read.rejections, read.warnings
     _step(summary, "read", started, out, progress, f"{len(records):,} records")
@@ -115,6 +124,29 @@ def bulk_ingest(
     summary.new_customers = len(batch.created)
     summary.merged_stored = sum(1 for a in batch.aliases if a in batch.existing)
     return summary
+
+
+def _unerased(
+    records: list[Record], store: Store, configured_key: str, summary: BulkSummary
+) -> list[Record]:
+    """The records without what an erasure suppressed, as `Observe` would take them."""
+    active = active_digests(store)
+    if not active:
+        return records
+    key = suppression_key(store, configured_key)
+    kept = []
+    for record in records:
+        digests = record_digests(key, record)
+        hit = [digests[d] for d in digests.keys() & active]
+        if None in hit:
+            summary.erased.append(record.record_id)
+            continue
+        if hit:
+            values = [h for h in hit if h is not None]
+            summary.erased_values += len(values)
+            record = redacted(record, values, sealed(key, record.fingerprint))
+        kept.append(record)
+    return kept
 
 
 def _clustered(clusterer: StreamClusterer, records: list[Record], progress: bool) -> list[Record]:
@@ -189,4 +221,5 @@ def _batch(
         events=kept.events,
         model_version=version,
         existing=existing,
+        reviews=kept.reviews,
     )

@@ -29,6 +29,7 @@ from idres.resolver.domain.linking import (
     Plan,
     holdings,
     newly_shared,
+    reviewed,
 )
 from idres.resolver.domain.matching import (
     DEFAULT_THRESHOLDS,
@@ -52,6 +53,9 @@ class Kept:
     """(absorbed, survivor at the time)."""
     links: list[tuple[str, Link, bool]] = field(default_factory=list)
     """(record, the link it made, whether the link merged the linked customer)."""
+    reviews: list[tuple[str, str, list[Link]]] = field(default_factory=list)
+    """(record, the customer it started, its candidates) of each possible match: it waits
+    for a person, as it does after `Observe`."""
 
     def keep(self, record: Record, plan: Plan, target: str, events: list[ChangeEvent]) -> None:
         self.events.extend(events)
@@ -62,6 +66,8 @@ class Kept:
         self.links.extend(
             (record.record_id, lk, lk.customer_id in plan.absorbed) for lk in plan.joined_links()
         )
+        if plan.decision is Decision.POSSIBLE_MATCH:
+            self.reviews.append((record.record_id, target, reviewed(plan)))
 
 
 @dataclass(slots=True)

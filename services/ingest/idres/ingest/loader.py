@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from idres.ingest.files import RawRow, open_table
 from idres.ingest.frame import FieldWarnings
-from idres.resolver.domain.errors import ConflictError, ValidationError
+from idres.resolver.domain.errors import ConflictError, PreconditionError, ValidationError
 from idres.resolver.resolution import Observation, Outcome, Resolver
 
 log = logging.getLogger(__name__)
@@ -119,5 +119,5 @@ def _collect(summary: IngestSummary, row: RawRow, future: Future[Observation] | 
             Rejection(row.number, v.field.removeprefix("record."), v.description)
             for v in exc.violations
         )
-    except ConflictError as exc:
+    except (ConflictError, PreconditionError) as exc:  # re-used id, or an erased record
         summary.rejections.append(Rejection(row.number, "record_id", str(exc)))

@@ -77,10 +77,10 @@ class Overrides:
     ) -> Merged:
         """`also` runs in the same transaction with the override's id (a review's decision)."""
         wanted = _ids("customer_ids", customer_ids)
-        checked = _reason(reason), _actor(actor)
+        checked = checked_reason(reason), checked_actor(actor)
         if len(set(wanted)) < 2:
             raise ValidationError([FieldViolation("customer_ids", "name at least two customers")])
-        return _retrying(lambda: self._merge(wanted, *checked, also))
+        return retrying(lambda: self._merge(wanted, *checked, also))
 
     def apart(
         self, first: str, second: str, *, reason: str, actor: str = "", also: Also = None
@@ -88,8 +88,8 @@ class Overrides:
         """Keeps two customers apart from now on, moving nothing: a split between their records
         as they stand. Returns the override's id."""
         wanted = _ids("customer_ids", [first, second])
-        checked = _reason(reason), _actor(actor)
-        return _retrying(lambda: self._apart(wanted, *checked, also))
+        checked = checked_reason(reason), checked_actor(actor)
+        return retrying(lambda: self._apart(wanted, *checked, also))
 
     def split(
         self, customer_id: str, record_ids: Sequence[str], *, reason: str, actor: str = ""
@@ -97,15 +97,15 @@ class Overrides:
         if not customer_id.strip():
             raise ValidationError([FieldViolation("customer_id", "required")])
         named = _ids("record_ids", record_ids)
-        checked = _reason(reason), _actor(actor)
-        return _retrying(lambda: self._split(customer_id.strip(), named, *checked))
+        checked = checked_reason(reason), checked_actor(actor)
+        return retrying(lambda: self._split(customer_id.strip(), named, *checked))
 
     def all(self, *, active_only: bool = False) -> list[Override]:
         return read_overrides(self.store, active_only=active_only)
 
     def _apart(self, wanted: list[str], reason: str, actor: str, also: Also) -> int:
         with self.store.transaction() as tx:
-            live = _lock_live(tx, wanted)
+            live = lock_live(tx, wanted)
             first, second = live[wanted[0]], live[wanted[-1]]
             if first == second:
                 raise ValidationError(
@@ -127,7 +127,7 @@ class Overrides:
 
     def _merge(self, wanted: list[str], reason: str, actor: str, also: Also) -> Merged:
         with self.store.transaction() as tx:
-            customers = sorted(set(_lock_live(tx, wanted).values()))
+            customers = sorted(set(lock_live(tx, wanted).values()))
             if len(customers) < 2:
                 return Merged(customers[0], (), None)
             profiles = tx.profiles(customers)
@@ -153,7 +153,7 @@ class Overrides:
 
     def _split(self, asked: str, named: list[str], reason: str, actor: str) -> Split:
         with self.store.transaction() as tx:
-            live = _lock_live(tx, [asked])[asked]
+            live = lock_live(tx, [asked])[asked]
             rows = OverrideRows(tx)
             members = rows.members(live)
             _check_split(live, [m.record_id for m in members], named)
@@ -186,7 +186,7 @@ class Overrides:
         return Split(mine, rest, new, oid, moved)
 
 
-def _lock_live(tx: Transaction, asked: Sequence[str]) -> dict[str, str]:
+def lock_live(tx: Transaction, asked: Sequence[str]) -> dict[str, str]:
     """Each asked id's live customer, row-locked; follows a merge that races the lock."""
     while True:
         found = tx.lock_customers(asked)
@@ -241,7 +241,7 @@ def _ids(name: str, values: Sequence[str]) -> list[str]:
     return list(dict.fromkeys(cleaned))
 
 
-def _reason(reason: str) -> str:
+def checked_reason(reason: str) -> str:
     text = reason.strip()
     if not text:
         raise ValidationError([FieldViolation("reason", "required: say why, for the audit")])
@@ -250,7 +250,7 @@ def _reason(reason: str) -> str:
     return text
 
 
-def _actor(actor: str) -> str:
+def checked_actor(actor: str) -> str:
     text = actor.strip()
     if len(text) > 200:
         raise ValidationError([FieldViolation("actor", "at most 200 characters")])
@@ -261,7 +261,7 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _retrying(call: Callable[[], T]) -> T:
+def retrying(call: Callable[[], T]) -> T:
     """Runs a write again after a deadlock or serialization failure, as `observe` does."""
     for attempt in range(MAX_ATTEMPTS):
         try:

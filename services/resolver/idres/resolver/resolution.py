@@ -18,16 +18,19 @@ from enum import StrEnum
 from opentelemetry import trace
 
 from idres.resolver.adapters.database import Database, open_database
+from idres.resolver.adapters.erasure_store import suppression_key as erasure_key
 from idres.resolver.adapters.event_follower import EventFollower
 from idres.resolver.adapters.identity_index import RECORDS_PER_CUSTOMER, IdentityIndex
 from idres.resolver.adapters.model_store import ModelStore
 from idres.resolver.adapters.record_index import RecordIndex
 from idres.resolver.adapters.review_store import queue_review
 from idres.resolver.adapters.store import RETRYABLE, CustomerView, Store, Transaction
+from idres.resolver.domain.erasure import record_digests, sealed
 from idres.resolver.domain.errors import (
     ConflictError,
     FieldViolation,
     NotFoundError,
+    PreconditionError,
     UnavailableError,
     ValidationError,
 )
@@ -37,13 +40,13 @@ from idres.resolver.domain.linking import (
     DEFAULT_POLICY,
     RULES_VERSION,
     Decision,
-    Link,
     LinkPolicy,
     Plan,
     ValueState,
     decide,
     holdings,
     newly_shared,
+    reviewed,
 )
 from idres.resolver.domain.matching import (
     DEFAULT_THRESHOLDS,
@@ -61,6 +64,7 @@ from idres.resolver.domain.records import (
     Record,
     parse_query,
     parse_record,
+    redacted,
     warnings,
 )
 from idres.resolver.domain.scoring import Features, MatchModel, features
@@ -104,11 +108,14 @@ class Resolver:
         vectors: bool = True,
         sync_interval_s: float = 0.5,
         event_retention_days: float = 0.0,
+        suppression_key: str = "",
     ) -> None:
         """`event_retention_days`: change events older than this are pruned while the sync
-        runs; 0 keeps them."""
+        runs; 0 keeps them. `suppression_key`: the key erased values are hashed with (the
+        store's own when empty)."""
         self.db = db
         self.store = Store(db)
+        self.suppression_key = erasure_key(self.store, suppression_key)
         self.rules = rules
         self.policy = policy
         self.thresholds = thresholds
@@ -148,6 +155,7 @@ class Resolver:
             vectors=settings.vector_index,
             sync_interval_s=settings.sync_interval_s,
             event_retention_days=settings.event_retention_days,
+            suppression_key=settings.suppression_key,
         )
 
     def start_sync(self) -> None:
@@ -180,7 +188,11 @@ class Resolver:
         with self.store.transaction() as tx:
             idents = [o.identifier for o in record.identifiers]
             tx.lock_keys([f"record|{record.record_id}", *(i.key for i in idents)])
-            seen = tx.find_record(record.record_id)
+            digests = record_digests(self.suppression_key, record)
+            seen, suppressed = tx.recall(record.record_id, list(digests))
+            if suppressed:
+                record = self._without_erased(record, digests, suppressed)
+                idents = [o.identifier for o in record.identifiers]
             if seen is not None:
                 return self._repeat(tx, record, *seen)
             row = features(record)
@@ -190,6 +202,23 @@ class Resolver:
             events = tx.events
         self.publish(events)
         return observation
+
+    def _without_erased(
+        self,
+        record: Record,
+        digests: Mapping[str, Identifier | Flagged | None],
+        suppressed: set[str],
+    ) -> Record:
+        """The record without the values an erasure suppressed; refused when it is itself an
+        erased record."""
+        erased = [digests[d] for d in suppressed if d in digests]
+        if None in erased:
+            raise PreconditionError(
+                f"record {record.record_id!r} was erased on request; lift its suppression"
+                " (idres forget --lift --record ID) to observe it again"
+            )
+        values = [e for e in erased if e is not None]
+        return redacted(record, values, sealed(self.suppression_key, record.fingerprint))
 
     def publish(self, events: Sequence[ChangeEvent]) -> None:
         """This replica's own committed events reach its index now, not at the next poll."""
@@ -260,7 +289,7 @@ class Resolver:
             tx.emit(EventType.MERGED, target, {"absorbed": list(plan.absorbed)})
         tx.insert_record(record, target)
         if plan.decision is Decision.POSSIBLE_MATCH:
-            queue_review(tx, record.record_id, target, _reviewed(plan))
+            queue_review(tx, record.record_id, target, reviewed(plan))
         tx.add_links(record.record_id, plan.joined_links(), plan.absorbed, self.model_version)
         held = self._classify(tx, record, shared, states, target)
         tx.emit(EventType.LINKED, target, linked_payload(record, held, row))
@@ -317,15 +346,6 @@ class Resolver:
         if view is None:
             raise NotFoundError(f"no customer {customer_id!r}")
         return view, customer_id.strip()
-
-
-def _reviewed(plan: Plan) -> list[Link]:
-    """The customers a possible match may belong to, best first: the model's links, or the
-    rules' bare candidates."""
-    links = [lk for lk in plan.links if not lk.veto]
-    if links:
-        return links
-    return [Link(c, "", -float("inf"), 0.0, (), False, "") for c in plan.others]
 
 
 def _statuses(

@@ -13,6 +13,8 @@ from idres.resolver.domain.matching import DEFAULT_THRESHOLDS, Thresholds
 from idres.resolver.domain.normalize import NormalizationRules, check_region
 
 PREFIX = "IDRES_"
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +64,10 @@ class Settings:
     event_retention_days: float = 7.0
     """How long change events are kept for `WatchChanges` consumers and replicas that fall
     behind; older ones are deleted by the server. 0 keeps them all."""
+
+    suppression_key: str = field(default="", repr=False)
+    """The secret erased identifiers are hashed with for their suppressions (`idres forget`);
+    empty uses a key the store generates, which a dump of the store then holds too."""
 
     shutdown_grace_s: float = 5.0
     """How long in-flight calls may finish after SIGTERM."""
@@ -142,7 +148,10 @@ def _parse(name: str, raw: str, cls: type[Settings]) -> Any:
         return special(raw)
     default = getattr(cls(), name)
     if isinstance(default, bool):
-        return raw.strip().lower() in {"1", "true", "yes", "on"}
+        word = raw.strip().lower()
+        if word not in _TRUE | _FALSE:
+            raise ValueError(f"{raw!r} is not a boolean: use true or false")
+        return word in _TRUE
     if isinstance(default, int):
         return int(raw)
     if isinstance(default, float):

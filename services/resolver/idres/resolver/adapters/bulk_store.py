@@ -17,6 +17,7 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
+from idres.resolver.adapters.review_store import candidates_json
 from idres.resolver.adapters.store import (
     BULK_LOCK,
     RECORD_COLUMNS,
@@ -51,6 +52,8 @@ class BulkBatch:
     model_version: str
     existing: frozenset[str] = field(default_factory=frozenset)
     """Customers that were in the store before the load."""
+    reviews: Sequence[tuple[str, str, Sequence[Link]]] = ()
+    """(record, its customer, candidates) of each possible match, for the review queue."""
 
 
 class BulkSession:
@@ -78,6 +81,10 @@ class BulkSession:
             self._records(batch)
             self._values(batch)
             self._links(batch)
+            self._copy(
+                "reviews (record_id, customer_id, candidates)",
+                ((rid, cid, candidates_json(links)) for rid, cid, links in batch.reviews),
+            )
             self._events(batch.events)
 
     def _customers(self, batch: BulkBatch) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable, Mapping
 from datetime import date
+from typing import Any
 
 from idres.resolver.adapters.record_index import RecordIndex
 from idres.resolver.adapters.store import Snapshot
@@ -143,8 +144,9 @@ class IdentityIndex:
         if event.type is EventType.MERGED:
             self._merge(event.customer_id, event.payload["absorbed"])
         elif event.type is EventType.FLAGGED:
-            ident = _ident(event.payload["kind"], event.payload["value"])
-            self._flag(ident, IdentifierStatus(event.payload["status"]))
+            if "value" in event.payload:  # an erasure may have taken the value out
+                ident = _ident(event.payload["kind"], event.payload["value"])
+                self._flag(ident, IdentifierStatus(event.payload["status"]))
         elif event.type is EventType.SPLIT:
             self._split(event)
         elif event.type is EventType.OVERRIDDEN:
@@ -152,6 +154,8 @@ class IdentityIndex:
             for cid, marks in event.payload.get("marks", {}).items():
                 if (live := self._live(cid)) in self._profiles:
                     self._profiles[live].marks.update((int(o), int(side)) for o, side in marks)
+        elif event.type is EventType.FORGOTTEN:
+            self._forget(event)
         elif event.type in (EventType.CREATED, EventType.LINKED):
             self._link(event)
 
@@ -161,15 +165,44 @@ class IdentityIndex:
         into = event.payload["into"]
         self.records.relocate(event.payload["records"], into)
         for cid, whole in event.payload["profiles"].items():
-            old = self._profiles.get(cid)
-            for ident in old.identifiers if old else ():
-                self._holders.get(ident, set()).discard(cid)
-            profile = self._profiles[cid] = Profile(cid, old.seq if old else 0)
-            profile.given_names = set(whole["given_names"])
-            profile.surnames = set(whole["surnames"])
-            profile.dobs = {date.fromisoformat(d) for d in whole["dobs"]}
-            profile.marks = {(int(o), int(side)) for o, side in whole["marks"]}
-            self._hold(profile, Attributes(), (_ident(k, v) for k, v in whole["holds"]))
+            self._rebuild(cid, whole)
+
+    def _forget(self, event: ChangeEvent) -> None:
+        """Erased records and values leave the index; the customer keeps what is left, or
+        goes when nothing is. The event names no erased value: the index finds them in the
+        records it drops and the profile it rebuilds."""
+        for record_id in event.payload.get("records", ()):
+            self.records.remove(record_id)
+        for record_id, columns in event.payload.get("cleared", {}).items():
+            self.records.clear(record_id, columns)
+        cid = self._live(event.customer_id)
+        whole = event.payload.get("profile")
+        if whole is not None:
+            self._rebuild(cid, whole)
+            return
+        self._release(cid)
+        self._profiles.pop(cid, None)
+
+    def _rebuild(self, cid: str, whole: Mapping[str, Any]) -> None:
+        """A customer's profile as an event holds it whole, in place of what the index had."""
+        old = self._profiles.get(cid)
+        self._release(cid)
+        profile = self._profiles[cid] = Profile(cid, old.seq if old else 0)
+        profile.given_names = set(whole["given_names"])
+        profile.surnames = set(whole["surnames"])
+        profile.dobs = {date.fromisoformat(d) for d in whole["dobs"]}
+        profile.marks = {(int(o), int(side)) for o, side in whole["marks"]}
+        self._hold(profile, Attributes(), (_ident(k, v) for k, v in whole["holds"]))
+
+    def _release(self, cid: str) -> None:
+        """The customer holds none of its values any more; a value nobody holds goes."""
+        old = self._profiles.get(cid)
+        for ident in old.identifiers if old else ():
+            holders = self._holders.get(ident)
+            if holders is not None:
+                holders.discard(cid)
+                if not holders:
+                    del self._holders[ident]
 
     def _lift(self, overrides: set[int]) -> None:
         """Lifted splits keep nobody apart any more."""

@@ -19,6 +19,7 @@ from typing import Any
 from idres.resolver.adapters.vector_index import Vector, VectorIndex, weak_vector
 from idres.resolver.domain.records import Attributes
 from idres.resolver.domain.scoring import (
+    IDENTIFIER_COLUMNS,
     Features,
     MatchModel,
     TermFrequencies,
@@ -31,6 +32,7 @@ NAME_BLOCK = 30
 """The limit for a key of names alone. A full name held by more records is common enough that
 agreeing on it links nobody by itself, and its block would cost the most pairs of all."""
 _NAME_COLUMNS = frozenset({"given_name", "surname"})
+_IDENTIFYING = frozenset(IDENTIFIER_COLUMNS)
 
 
 def block_limit(rule: Iterable[str]) -> int:
@@ -118,6 +120,40 @@ class RecordIndex:
             self._members.setdefault(customer_id, set()).add(record_id)
             self._owner[record_id] = customer_id
 
+    def remove(self, record_id: str) -> None:
+        """An erased record: gone from every key and count (its vector stays in faiss, which
+        cannot delete from a graph, but is never returned again)."""
+        sparse = self._features.pop(record_id, None)
+        if sparse is None:
+            return
+        owner = self._owner.pop(record_id)
+        self._members.get(owner, set()).discard(record_id)
+        self._unblock(record_id, set(self._keys(sparse)))
+        self.tf.forget(sparse, self.tf_columns, _IDENTIFYING)
+        if self._vectors is not None:
+            self._vectors.discard([record_id])
+
+    def clear(self, record_id: str, columns: Iterable[str]) -> None:
+        """A record that loses the values of `columns` (an erased identifier)."""
+        sparse = self._features.get(record_id)
+        if sparse is None:
+            return
+        lost = {c: sparse[c] for c in columns if c in sparse}
+        if not lost:
+            return
+        kept = {k: v for k, v in sparse.items() if k not in lost}
+        self._unblock(record_id, set(self._keys(sparse)) - set(self._keys(kept)))
+        self.tf.forget(lost, self.tf_columns, _IDENTIFYING)
+        self._features[record_id] = kept
+
+    def _unblock(self, record_id: str, keys: Iterable[tuple[int, tuple[str, ...]]]) -> None:
+        for key in keys:
+            block = self._blocks.get(key)
+            if block is not None and record_id in block:
+                block.remove(record_id)
+                if not block:
+                    del self._blocks[key]
+
     def owner(self, record_id: str) -> str:
         return self._owner[record_id]
 
@@ -142,7 +178,8 @@ class RecordIndex:
         vector = weak_vector(_attributes(features))
         if vector is None:
             return []
-        return [rid for rid, _ in self._vectors.search(vector, k)]
+        found = self._vectors.search(vector, k)
+        return [rid for rid, _ in found if rid in self._features]
 
     def _keys(self, features: Features) -> Iterable[tuple[int, tuple[str, ...]]]:
         for number, columns in enumerate(self.blocking):

@@ -29,14 +29,19 @@ class Review:
 
 
 def queue_review(tx: Transaction, record_id: str, customer_id: str, links: Sequence[Link]) -> None:
+    tx.write(
+        "INSERT INTO reviews (record_id, customer_id, candidates) VALUES (%s, %s, %s)",
+        (record_id, customer_id, candidates_json(links)),
+    )
+
+
+def candidates_json(links: Sequence[Link]) -> Jsonb:
+    """A review's candidates as the `reviews` table keeps them."""
     rows = []
     for link in links:
         weight, probability, sure, comparisons = link_parts(link)
         rows.append([link.customer_id, link.record_id, weight, probability, sure, comparisons.obj])
-    tx.write(
-        "INSERT INTO reviews (record_id, customer_id, candidates) VALUES (%s, %s, %s)",
-        (record_id, customer_id, Jsonb(rows)),
-    )
+    return Jsonb(rows)
 
 
 _SELECT = (

@@ -109,12 +109,20 @@ class Transaction:
             (BULK_LOCK, sorted(set(keys))),
         )
 
-    def find_record(self, record_id: str) -> tuple[str, str] | None:
-        """(customer id, fingerprint) of a stored record."""
+    def recall(
+        self, record_id: str, digests: Sequence[str] = ()
+    ) -> tuple[tuple[str, str] | None, set[str]]:
+        """(customer id, fingerprint) of a stored record, and which of `digests` are
+        suppressed (see `domain.erasure`), in one round trip."""
         row = self.conn.execute(
-            "SELECT customer_id, fingerprint FROM records WHERE record_id = %s", (record_id,)
+            "SELECT r.customer_id, r.fingerprint, (SELECT array_agg(s.digest) FROM suppressions s"
+            " WHERE s.digest = ANY(%s) AND s.lifted_at IS NULL)"
+            " FROM (SELECT 1) AS one LEFT JOIN records r ON r.record_id = %s",
+            (list(digests), record_id),
         ).fetchone()
-        return (row[0], row[1]) if row else None
+        if row is None:
+            return None, set()
+        return ((row[0], row[1]) if row[0] else None), set(row[2] or ())
 
     def value_states(self, idents: Sequence[Identifier]) -> dict[Identifier, ValueState]:
         """Status and holders of each known value, in one query."""
@@ -352,7 +360,8 @@ class Store:
             conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             head = conn.execute(
                 "SELECT c.id, c.created_at FROM customers a"
-                " JOIN customers c ON c.id = coalesce(a.merged_into, a.id) WHERE a.id = %s",
+                " JOIN customers c ON c.id = coalesce(a.merged_into, a.id)"
+                " WHERE a.id = %s AND c.forgotten_at IS NULL",
                 (asked,),
             ).fetchone()
             if head is None:
@@ -511,7 +520,11 @@ def read_snapshot(conn: psycopg.Connection[Any], with_records: bool) -> Snapshot
     last = conn.execute("SELECT coalesce(max(id), 0) FROM change_events").fetchone()
     return Snapshot(
         last_event_id=int(last[0]) if last else 0,
-        customers=list(conn.execute("SELECT id, seq FROM customers WHERE merged_into IS NULL")),
+        customers=list(
+            conn.execute(
+                "SELECT id, seq FROM customers WHERE merged_into IS NULL AND forgotten_at IS NULL"
+            )
+        ),
         aliases=list(
             conn.execute("SELECT id, merged_into FROM customers WHERE merged_into IS NOT NULL")
         ),

@@ -22,6 +22,8 @@ from idres.resolver.domain.names import fold
 from idres.resolver.domain.records import Attributes
 
 DIM = 128
+MAX_SKIPPED = 64
+"""Extra neighbours a search asks for, to make up for discarded keys among the nearest."""
 Vector = npt.NDArray[np.float32]
 # How much each field group weighs in the similarity; names carry most identity.
 WEIGHTS = {"given": 1.0, "surname": 1.0, "dob": 0.9, "postcode": 0.7}
@@ -79,6 +81,7 @@ class VectorIndex:
         self._index = faiss.IndexHNSWFlat(DIM, neighbours, faiss.METRIC_INNER_PRODUCT)
         self._index.hnsw.efSearch = ef_search
         self._keys: list[str] = []
+        self._gone: set[str] = set()
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
@@ -92,12 +95,20 @@ class VectorIndex:
             self._index.add(matrix)
             self._keys.extend(keys)
 
+    def discard(self, keys: Iterable[str]) -> None:
+        """Keys never to return again: an HNSW graph cannot delete, so their vectors stay
+        until the index is next built from the store."""
+        with self._lock:
+            self._gone.update(keys)
+
     def search(self, vector: Vector, k: int) -> list[tuple[str, float]]:
         """The `k` nearest keys with their cosine similarity, best first."""
         with self._lock:
             if not self._keys:
                 return []
-            scores, ids = self._index.search(vector.reshape(1, DIM), min(k, len(self._keys)))
-            return [
+            wanted = min(k + min(len(self._gone), MAX_SKIPPED), len(self._keys))
+            scores, ids = self._index.search(vector.reshape(1, DIM), wanted)
+            found = [
                 (self._keys[i], float(s)) for s, i in zip(scores[0], ids[0], strict=True) if i >= 0
             ]
+            return [(key, s) for key, s in found if key not in self._gone][:k]

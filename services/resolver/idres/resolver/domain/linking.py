@@ -370,3 +370,12 @@ def _distinct(names: set[str]) -> int:
         if not any(given_names_may_meet(name, other) for other in kept):
             kept.append(name)
     return len(kept)
+
+
+def reviewed(plan: Plan) -> list[Link]:
+    """The customers a possible match may belong to, best first: the model's links, or the
+    rules' bare candidates."""
+    links = [lk for lk in plan.links if not lk.veto]
+    if links:
+        return links
+    return [Link(c, "", -float("inf"), 0.0, (), False, "") for c in plan.others]

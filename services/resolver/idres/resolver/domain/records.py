@@ -10,8 +10,8 @@ from __future__ import annotations
 import hashlib
 import operator
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from typing import Any, TypeVar
 
@@ -170,6 +170,21 @@ class Record:
     @property
     def flagged(self) -> tuple[Flagged, ...]:
         return self.query.flagged
+
+
+ERASED = "erased on request: not kept"
+"""Why a suppressed identifier is missing from a record (see `domain.erasure`)."""
+
+
+def redacted(record: Record, erased: Collection[Identifier | Flagged], fingerprint: str) -> Record:
+    """The record without the identifiers and raw values that were erased: each is named as
+    a field with no value. `fingerprint` replaces its print, taken of the erased values."""
+    kept = tuple(o for o in record.identifiers if o.identifier not in erased)
+    gone = [Flagged(FIELD_OF_KIND[o.identifier.kind], "", ERASED) for o in record.identifiers]
+    gone = [g for g, o in zip(gone, record.identifiers, strict=True) if o.identifier in erased]
+    flagged = [f if f not in erased else Flagged(f.field, "", ERASED) for f in record.flagged]
+    query = Query(record.attributes, kept, (*flagged, *gone))
+    return replace(record, query=query, fingerprint=fingerprint)
 
 
 def parse_record(

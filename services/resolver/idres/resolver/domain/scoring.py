@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -202,11 +202,15 @@ class TermFrequencies:
     It is mutable so the online side can keep it current as records arrive.
     """
 
-    __slots__ = ("_counts", "_totals")
+    __slots__ = ("_counts", "_seeded", "_seeded_totals", "_totals")
 
     def __init__(self) -> None:
         self._counts: dict[str, dict[str, int]] = {}
         self._totals: dict[str, int] = {}
+        # The training data's share of the counts, kept apart so that an erasure takes out
+        # of it exactly what it takes out of the stored model (`domain.erasure.forget_terms`).
+        self._seeded: dict[str, dict[str, int]] = {}
+        self._seeded_totals: dict[str, int] = {}
 
     @classmethod
     def from_counts(
@@ -223,6 +227,8 @@ class TermFrequencies:
         for column, total in (totals or {}).items():
             tf._counts.setdefault(column, {})
             tf._totals[column] = total
+        tf._seeded = {column: dict(by_value) for column, by_value in counts.items()}
+        tf._seeded_totals = dict(tf._totals)
         return tf
 
     @classmethod
@@ -246,6 +252,26 @@ class TermFrequencies:
             by_value[value] = by_value.get(value, 0) + 1
             self._totals[column] = self._totals.get(column, 0) + 1
 
+    def forget(self, row: Features, columns: Iterable[str], identifying: frozenset[str]) -> None:
+        """Takes an erased record's values out: its own count, and the training data's share
+        by the rule the stored model's counts follow (`forget_terms`)."""
+        wanted = [c for c in columns if row.get(c) is not None]
+        seeded = {c: self._seeded.get(c, {}).get(row[c] or "", 0) for c in wanted}
+        forget_terms(self._seeded, self._seeded_totals, row, wanted, identifying)
+        for column in wanted:
+            value = row[column] or ""
+            by_value = self._counts.get(column, {})
+            count = by_value.get(value)
+            if count is None:
+                continue
+            left = max(0, count - seeded[column] - 1)
+            left += self._seeded.get(column, {}).get(value, 0)
+            if left:
+                by_value[value] = left
+            else:
+                del by_value[value]
+            self._totals[column] = max(0, self._totals.get(column, 0) - (count - left))
+
     def frequency(self, column: str, value: str | None) -> float | None:
         if value is None:
             return None
@@ -253,6 +279,33 @@ class TermFrequencies:
         if count is None:
             return None
         return count / self._totals[column]
+
+
+def forget_terms(
+    counts: MutableMapping[str, dict[str, int]],
+    totals: MutableMapping[str, int],
+    row: Mapping[str, str | None],
+    columns: Iterable[str],
+    identifying: frozenset[str],
+) -> int:
+    """Takes one erased record out of term-frequency counts kept for values seen at least
+    twice: an identifier's value goes whole (it names one person), another value loses one
+    occurrence and goes when fewer than two remain. Returns the values removed."""
+    removed = 0
+    for column in columns:
+        value = row.get(column)
+        by_value = counts.get(column)
+        if value is None or by_value is None or value not in by_value:
+            continue
+        count = by_value[value]
+        left = 0 if column in identifying or count - 1 < 2 else count - 1
+        if left:
+            by_value[value] = left
+        else:
+            del by_value[value]
+            removed += 1
+        totals[column] = max(0, totals.get(column, count) - (count - left))
+    return removed
 
 
 NO_FREQUENCIES = TermFrequencies()

@@ -13,10 +13,12 @@ from idres.resolver.adapters.store import StoredRecord
 from idres.resolver.customers import CustomerPage
 from idres.resolver.domain import linking
 from idres.resolver.domain.chain import RecordLink
+from idres.resolver.domain.erasure import Receipt, Target, TargetKind
+from idres.resolver.domain.errors import FieldViolation, ValidationError
 from idres.resolver.domain.events import Change, EventType
 from idres.resolver.domain.identifiers import Identifier, IdentifierKind, IdentifierStatus
 from idres.resolver.domain.portrait import Best
-from idres.resolver.domain.records import CANONICAL_COLUMNS, Flagged
+from idres.resolver.domain.records import CANONICAL_COLUMNS, FIELD_OF_KIND, Flagged
 from idres.resolver.domain.scoring import Contribution
 from idres.resolver.explanation import Explanation, Subject, SubjectKind
 from idres.resolver.overrides import Merged, Split
@@ -323,4 +325,37 @@ def review(item: Review) -> pb.Review:
         created_at=timestamp(item.created_at),
         decision=_DECISION_OF.get(item.decision or "", pb.REVIEW_DECISION_UNSPECIFIED),
         override_id=item.override_id or 0,
+    )
+
+
+_KIND_OF = {number: kind for kind, number in _KINDS.items()}
+
+
+def erasure_target(request: pb.ForgetRequest | pb.LiftSuppressionRequest) -> Target:
+    """What a Forget or LiftSuppression names; which of the oneof is set decides."""
+    which = request.WhichOneof("target")
+    if which == "customer_id" and isinstance(request, pb.ForgetRequest):
+        return Target(TargetKind.CUSTOMER, request.customer_id.strip())
+    if which == "record_id":
+        return Target(TargetKind.RECORD, request.record_id.strip())
+    if which == "identifier":
+        kind = _KIND_OF.get(request.identifier.kind)
+        if kind is None:
+            raise ValidationError([FieldViolation("identifier.kind", "required")])
+        return Target(TargetKind.IDENTIFIER, request.identifier.value, FIELD_OF_KIND[kind])
+    named = "customer_id, record_id or identifier"
+    if isinstance(request, pb.LiftSuppressionRequest):
+        named = "record_id or identifier"
+    raise ValidationError([FieldViolation("target", f"required: one of {named}")])
+
+
+def forget_response(receipt: Receipt) -> pb.ForgetResponse:
+    return pb.ForgetResponse(
+        erasure_id=receipt.erasure_id,
+        at=timestamp(receipt.at),
+        target=receipt.target,
+        customer_ids=receipt.customer_ids,
+        forgotten_customer_ids=receipt.forgotten_customer_ids,
+        record_ids=receipt.record_ids,
+        removed=receipt.removed,
     )

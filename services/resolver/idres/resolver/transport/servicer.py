@@ -14,6 +14,7 @@ from idres.resolver.adapters.change_feed import BATCH
 from idres.resolver.changes import Watch
 from idres.resolver.customers import Customers
 from idres.resolver.domain.errors import IdresError
+from idres.resolver.erasure import Erasure
 from idres.resolver.explanation import explain
 from idres.resolver.overrides import Overrides
 from idres.resolver.resolution import Resolver
@@ -43,6 +44,7 @@ class IdentityServicer(rpc.IdentityServiceServicer):
         self.reviews = Reviews(resolver)
         self.poll_s = poll_s
         self.overrides = Overrides(resolver)
+        self.erasure = Erasure(resolver)
         self.executor = executor
 
     async def Observe(  # noqa: N802 (gRPC method names)
@@ -134,6 +136,26 @@ class IdentityServicer(rpc.IdentityServiceServicer):
                 actor=request.actor,
             )
             return pb.DecideReviewResponse(review=convert.review(review), customer_id=customer)
+
+        return await self._offload(context, call)
+
+    async def Forget(  # noqa: N802
+        self, request: pb.ForgetRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ForgetResponse:
+        def call() -> pb.ForgetResponse:
+            target = convert.erasure_target(request)
+            receipt = self.erasure.forget(target, reason=request.reason, actor=request.actor)
+            return convert.forget_response(receipt)
+
+        return await self._offload(context, call)
+
+    async def LiftSuppression(  # noqa: N802
+        self, request: pb.LiftSuppressionRequest, context: grpc.aio.ServicerContext
+    ) -> pb.LiftSuppressionResponse:
+        def call() -> pb.LiftSuppressionResponse:
+            target = convert.erasure_target(request)
+            lifted = self.erasure.lift(target, reason=request.reason, actor=request.actor)
+            return pb.LiftSuppressionResponse(lifted=lifted)
 
         return await self._offload(context, call)
 
