@@ -51,3 +51,16 @@ def test_observe_links_by_name_and_birth_date_and_reports_the_evidence(
     assert again.outcome == pb.OBSERVE_OUTCOME_LINKED
     assert again.customer_id == first.customer_id and again.probability >= 0.9
     assert again.candidates[0].record_id == "web-1" and again.candidates[0].comparisons
+
+
+def test_each_identifier_shows_the_weight_it_contributed(
+    model_stub: rpc.IdentityServiceStub,
+) -> None:
+    record = pb.Record(record_id="w1", email="wen@post.co.uk", given_name="Wen", surname="Ode")
+    model_stub.Observe(pb.ObserveRequest(record=record), timeout=10)
+    lookup = pb.ResolveRequest(email="wen@post.co.uk")
+    reply = model_stub.Resolve(lookup, timeout=10)
+    weights = {e.identifier.kind: e.match_weight for e in reply.evidence}
+    [link] = [c for c in reply.candidates if c.customer_id == reply.customer_id]
+    email = {c.comparison: c.match_weight for c in link.comparisons}["email"]
+    assert weights[pb.IDENTIFIER_KIND_EMAIL] == email > 0

@@ -49,3 +49,7 @@ class PreconditionError(IdresError):
 
 class OutOfRangeError(IdresError):
     """A position asked for is no longer kept (a change-stream cursor older than retention)."""
+
+
+class DeadlineError(IdresError):
+    """The caller's deadline passed before the work began: it is not done at all."""

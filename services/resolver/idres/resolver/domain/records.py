@@ -266,17 +266,30 @@ _ATTRIBUTE_FIELDS = ("given_name", "surname", "dob", "postcode", *ADDRESS_FIELDS
 def _attributes(
     values: Mapping[str, str], region: str | None, flagged: list[Flagged]
 ) -> Attributes:
-    given, surname = _names(_clean(values.get("given_name")), _clean(values.get("surname")))
+    def text(name: str) -> str:
+        return _bounded(name, values.get(name), flagged)
+
+    given, surname = _names(text("given_name"), text("surname"))
     return Attributes(
         given_name=_checked_name("given_name", given, flagged),
         surname=_checked_name("surname", surname, flagged),
         dob=_dob(_text(values.get("dob")), flagged),
-        postcode=normalize_postcode(_clean(values.get("postcode")), region),
-        street_number=_clean(values.get("street_number")).upper(),
-        street=_clean(values.get("street")),
-        locality=_clean(values.get("locality")),
-        state=_clean(values.get("state")),
+        postcode=normalize_postcode(text("postcode"), region),
+        street_number=text("street_number").upper(),
+        street=text("street"),
+        locality=text("locality"),
+        state=text("state"),
     )
+
+
+def _bounded(name: str, raw: str | None, flagged: list[Flagged]) -> str:
+    """The field's text; one longer than `MAX_TEXT` is no name or address anyone has, and is
+    flagged (its start kept) rather than cut to something that might link."""
+    text = _SPACES.sub(" ", _text(raw))
+    if len(text) > MAX_TEXT:
+        flagged.append(Flagged(name, text[:MAX_TEXT], f"longer than {MAX_TEXT} characters"))
+        return ""
+    return text
 
 
 def _names(given: str, surname: str) -> tuple[str, str]:

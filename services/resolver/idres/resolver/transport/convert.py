@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -71,16 +71,31 @@ def identifier(ident: Identifier, status: IdentifierStatus) -> pb.Identifier:
     return pb.Identifier(kind=_KINDS[ident.kind], value=ident.value, status=_STATUSES[status])
 
 
-def evidence(items: Iterable[linking.Evidence]) -> list[pb.Evidence]:
+def evidence(
+    items: Iterable[linking.Evidence], weights: Mapping[str, float] | None = None
+) -> list[pb.Evidence]:
+    """`weights`: the model's match weight per comparison on the link decided on, so each
+    identifier shows what it contributed (none under the deterministic rules)."""
+    weights = weights or {}
     return [
         pb.Evidence(
             identifier=identifier(item.identifier, _status_of(item)),
             outcome=_EVIDENCE[item.outcome],
             customer_ids=item.customer_ids,
             detail=item.detail,
+            match_weight=weights.get(FIELD_OF_KIND[item.identifier.kind], 0.0),
         )
         for item in items
     ]
+
+
+def _decided_weights(plan: linking.Plan) -> dict[str, float]:
+    """Each comparison's weight on the link to the customer decided on, else the best link."""
+    chosen = [lk for lk in plan.links if plan.target and lk.customer_id == plan.target]
+    links = chosen or list(plan.links)
+    if not links:
+        return {}
+    return {c.comparison: c.match_weight for c in links[0].contributions}
 
 
 def _status_of(item: linking.Evidence) -> IdentifierStatus:
@@ -128,7 +143,7 @@ def observe_response(obs: Observation, model_version: str) -> pb.ObserveResponse
         outcome=_OUTCOMES[obs.outcome],
         absorbed_customer_ids=obs.absorbed,
         identifiers=[identifier(i, s) for i, s in sorted(obs.statuses.items())],
-        evidence=evidence(plan.evidence) if plan else [],
+        evidence=evidence(plan.evidence, _decided_weights(plan)) if plan else [],
         model_version=model_version,
         probability=_probability(plan) if plan and plan.target else 0.0,
         candidates=[candidate(lk) for lk in plan.links] if plan else [],
@@ -148,7 +163,7 @@ def resolve_response(
         decision=_DECISIONS[plan.decision],
         customer_id=plan.target or "",
         matched_identifiers=matched if plan.target else [],
-        evidence=evidence(plan.evidence),
+        evidence=evidence(plan.evidence, _decided_weights(plan)),
         other_customer_ids=plan.others,
         model_version=model_version,
         probability=_probability(plan),

@@ -9,6 +9,7 @@ from grpc_status import rpc_status
 
 from idres.resolver.domain.errors import (
     ConflictError,
+    DeadlineError,
     IdresError,
     NotFoundError,
     OutOfRangeError,
@@ -24,20 +25,29 @@ _CODES: list[tuple[type[IdresError], int]] = [
     (PreconditionError, code_pb2.FAILED_PRECONDITION),
     (UnavailableError, code_pb2.UNAVAILABLE),
     (OutOfRangeError, code_pb2.OUT_OF_RANGE),
+    (DeadlineError, code_pb2.DEADLINE_EXCEEDED),
 ]
+
+
+MAX_MESSAGE = 1000
+"""Characters of an error message: one that echoes a huge id must still fit gRPC's metadata."""
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= MAX_MESSAGE else text[: MAX_MESSAGE - 1] + "…"
 
 
 def to_status(error: IdresError) -> grpc.Status:
     """A rich status: field violations travel as `google.rpc.BadRequest` details."""
     code = next((c for cls, c in _CODES if isinstance(error, cls)), code_pb2.INTERNAL)
-    status = status_pb2.Status(code=code, message=str(error))
+    status = status_pb2.Status(code=code, message=_short(str(error)))
     if isinstance(error, ValidationError):
         detail = any_pb2.Any()
         detail.Pack(
             error_details_pb2.BadRequest(
                 field_violations=[
                     error_details_pb2.BadRequest.FieldViolation(
-                        field=v.field, description=v.description
+                        field=_short(v.field), description=_short(v.description)
                     )
                     for v in error.violations
                 ]

@@ -22,6 +22,7 @@ from grpc_reflection.v1alpha import reflection
 
 from idres.resolver.resolution import Resolver
 from idres.resolver.settings import Settings
+from idres.resolver.transport.guard import RequestGuard
 from idres.resolver.transport.servicer import IdentityServicer
 from idres.v1 import identity_pb2, identity_pb2_grpc
 
@@ -49,8 +50,10 @@ class GrpcHost:
         options: Sequence[tuple[str, int]],
         register: Callable[[grpc.aio.Server], None],
         services: Sequence[str],
+        interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
     ) -> None:
         self.services = tuple(services)
+        self._interceptors = list(interceptors)
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(
             target=self._loop.run_forever, name="grpc-loop", daemon=True
@@ -65,7 +68,7 @@ class GrpcHost:
         options: Sequence[tuple[str, int]],
         register: Callable[[grpc.aio.Server], None],
     ) -> tuple[grpc.aio.Server, int]:
-        server = grpc.aio.server(options=list(options))
+        server = grpc.aio.server(options=list(options), interceptors=self._interceptors)
         register(server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         names = (*self.services, HEALTH_SERVICE, reflection.SERVICE_NAME)
@@ -113,6 +116,7 @@ class IdresServer:
                 servicer, server
             ),
             (SERVICE_NAME,),
+            (RequestGuard(),),
         )
         self.port = self.host.port
 

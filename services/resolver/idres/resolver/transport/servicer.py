@@ -13,7 +13,7 @@ import grpc
 from idres.resolver.adapters.change_feed import BATCH
 from idres.resolver.changes import Watch
 from idres.resolver.customers import Customers
-from idres.resolver.domain.errors import IdresError
+from idres.resolver.domain.errors import DeadlineError, IdresError
 from idres.resolver.erasure import Erasure
 from idres.resolver.explanation import explain
 from idres.resolver.overrides import Overrides
@@ -175,8 +175,16 @@ class IdentityServicer(rpc.IdentityServiceServicer):
                 await asyncio.sleep(self.poll_s)
 
     async def _offload(self, context: grpc.aio.ServicerContext, call: Callable[[], T]) -> T:
+        def unless_late() -> T:
+            # A call that waited in the pool past its deadline is not worked on: nobody
+            # waits for the answer, and a write would land after the caller gave up.
+            remaining = context.time_remaining()
+            if remaining is not None and remaining <= 0:
+                raise DeadlineError("the deadline passed before the call was worked on")
+            return call()
+
         try:
-            return await asyncio.get_running_loop().run_in_executor(self.executor, call)
+            return await asyncio.get_running_loop().run_in_executor(self.executor, unless_late)
         except IdresError as exc:
             await context.abort_with_status(to_status(exc))
             raise  # unreachable: abort_with_status raises
