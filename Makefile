@@ -92,5 +92,17 @@ bench-accuracy: install
 bench-batch: install
 	$(PY) -m loadtests.bench_batch --persons 250000
 
+# The hash-pinned locks deploy/Containerfile installs from: the runtime dependencies of
+# pyproject.toml, and the build stage's tools held to the same grpcio and protobuf. Rerun after
+# changing a dependency; tests/deploy checks the lock still satisfies pyproject.toml.
+.PHONY: lock
+lock: | $(PY)
+	$(PY) -m pip install --quiet 'uv>=0.5'
+	$(BIN)/uv pip compile --quiet pyproject.toml --universal --python-version 3.11 \
+	  --generate-hashes --custom-compile-command 'make lock' -o requirements.lock
+	$(BIN)/uv pip compile --quiet deploy/build.in -c requirements.lock --universal \
+	  --python-version 3.11 --generate-hashes --custom-compile-command 'make lock' \
+	  -o deploy/build.lock
+
 clean:
 	rm -rf $(VENV) proto/gen .idres .pytest_cache .mypy_cache .ruff_cache

@@ -23,7 +23,8 @@ from pathlib import Path
 
 from idres.ingest.dedup import dedup
 from idres.ingest.training import model_version, plan_training, train, training_facts
-from idres.resolver.adapters.database import Database, open_database, stop_embedded
+from idres.resolver.adapters.database import Database, open_database
+from idres.resolver.adapters.embedded import stop_embedded
 from idres.resolver.adapters.model_store import ModelStore
 from idres.resolver.adapters.store import Store
 from idres.resolver.domain.records import Record

@@ -56,7 +56,8 @@ from splink import DuckDBAPI, Linker
 from idres.ingest.frame import FRAME_COLUMNS, model_frame
 from idres.ingest.generator import GeneratedData, generate, write_dataset
 from idres.ingest.training import model_version, train, training_facts
-from idres.resolver.adapters.database import open_database, stop_embedded
+from idres.resolver.adapters.database import open_database
+from idres.resolver.adapters.embedded import stop_embedded
 from idres.resolver.adapters.model_store import ModelStore
 from idres.resolver.adapters.store import Store
 from idres.resolver.domain.errors import ConflictError, ValidationError

@@ -18,12 +18,8 @@ from psycopg import sql
 from idres.ingest.frame import model_frame
 from idres.ingest.generator import generate
 from idres.ingest.training import model_version, train, training_facts
-from idres.resolver.adapters.database import (
-    Database,
-    embedded_server_url,
-    stop_embedded,
-    with_database,
-)
+from idres.resolver.adapters.database import Database, with_database
+from idres.resolver.adapters.embedded import embedded_server_url, stop_embedded
 from idres.resolver.adapters.model_store import ModelStore
 from idres.resolver.adapters.store import Store
 from idres.resolver.domain.normalize import DEFAULT_RULES

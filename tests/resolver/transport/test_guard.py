@@ -7,6 +7,7 @@ import asyncio
 import random
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from typing import Any
 
 import grpc
@@ -14,6 +15,8 @@ import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from idres.resolver.resolution import Resolver
+from idres.resolver.settings import Settings
+from idres.resolver.transport.server import create_server
 from idres.resolver.transport.servicer import IdentityServicer
 from idres.v1 import identity_pb2 as pb
 from idres.v1 import identity_pb2_grpc as rpc
@@ -155,3 +158,17 @@ def test_a_call_past_its_deadline_is_not_worked_on(resolver: Resolver) -> None:
         with pytest.raises(RuntimeError):
             asyncio.run(servicer._offload(context, lambda: ran.append(True)))
     assert ran == [] and context.code == grpc.StatusCode.DEADLINE_EXCEEDED
+
+
+def test_a_message_over_the_size_limit_is_refused_before_parsing(settings: Settings) -> None:
+    server = create_server(replace(settings, max_message_bytes=2048))
+    server.start()
+    try:
+        with grpc.insecure_channel(server.address) as channel:
+            stub = rpc.IdentityServiceStub(channel)
+            assert observe(stub, "small", given_name="Jo").customer_id
+            with pytest.raises(grpc.RpcError) as caught:
+                observe(stub, "big", given_name="J" * 4096)
+            assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    finally:
+        server.stop(grace=0)

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 VERBS = (
     "serve",
+    "migrate",
     "ingest",
     "export",
     "resolve",
@@ -20,6 +21,7 @@ VERBS = (
     "watch",
     "review",
     "forget",
+    "token",
     "generate",
     "train",
     "dedup",

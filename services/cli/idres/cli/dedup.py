@@ -133,7 +133,13 @@ def _given_overrides(args: argparse.Namespace) -> list[Override]:
         return []
     settings = load_settings()
     try:
-        db = open_database(settings.database_url, settings.data_dir, pool_size=1)
+        db = open_database(
+            settings.database_url,
+            settings.data_dir,
+            pool_size=1,
+            tenant=settings.tenant,
+            apply_migrations=settings.migrate_on_start,
+        )
     except UnavailableError as exc:
         raise ValueError(str(exc)) from exc
     try:

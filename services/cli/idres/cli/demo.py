@@ -17,7 +17,8 @@ from idres.ingest.frame import read_file
 from idres.ingest.generator import default_truth_path, generate, write_dataset
 from idres.ingest.loader import ingest_file
 from idres.ingest.training import model_version, train, training_facts
-from idres.resolver.adapters.database import embedded_server_url, ensure_database, open_database
+from idres.resolver.adapters.database import ensure_database, open_database
+from idres.resolver.adapters.embedded import embedded_server_url
 from idres.resolver.adapters.model_store import ModelStore
 from idres.resolver.adapters.store import Store
 from idres.resolver.domain.errors import InvalidValue

@@ -75,7 +75,13 @@ def run(args: argparse.Namespace) -> int:
 
 def _bulk(args: argparse.Namespace, settings: Settings) -> int:
     try:
-        db = open_database(settings.database_url, settings.data_dir, pool_size=2)
+        db = open_database(
+            settings.database_url,
+            settings.data_dir,
+            pool_size=2,
+            tenant=settings.tenant,
+            apply_migrations=settings.migrate_on_start,
+        )
     except UnavailableError as exc:
         return fail(str(exc))
     try:

@@ -11,6 +11,7 @@ import grpc
 
 from idres.cli import render
 from idres.cli.common import fail, load_settings
+from idres.cli.connection import open_channel
 from idres.v1 import identity_pb2_grpc as rpc
 
 T = TypeVar("T")
@@ -34,8 +35,9 @@ def actor(args: argparse.Namespace) -> str:
 
 def call(args: argparse.Namespace, method: Callable[[rpc.IdentityServiceStub], T]) -> T | int:
     """The RPC's reply, or the exit code after printing why it failed."""
-    target = args.target or load_settings().address
-    with grpc.insecure_channel(target) as channel:
+    settings = load_settings()
+    target = args.target or settings.address
+    with open_channel(target, settings) as channel:
         try:
             return method(rpc.IdentityServiceStub(channel))
         except grpc.RpcError as exc:

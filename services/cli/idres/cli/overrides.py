@@ -27,7 +27,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def run(args: argparse.Namespace) -> int:
     settings = load_settings()
     try:
-        db = open_database(settings.database_url, settings.data_dir, pool_size=1)
+        db = open_database(
+            settings.database_url,
+            settings.data_dir,
+            pool_size=1,
+            tenant=settings.tenant,
+            apply_migrations=settings.migrate_on_start,
+        )
     except UnavailableError as exc:
         return fail(str(exc))
     try:

@@ -8,6 +8,7 @@ import grpc
 
 from idres.cli import render
 from idres.cli.common import load_settings
+from idres.cli.connection import open_channel
 from idres.v1 import identity_pb2 as pb
 from idres.v1 import identity_pb2_grpc as rpc
 
@@ -29,9 +30,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run(args: argparse.Namespace) -> int:
-    target = args.target or load_settings().address
+    settings = load_settings()
+    target = args.target or settings.address
     request = pb.ResolveRequest(channel="cli", **{name: getattr(args, name) for name in FIELDS})
-    with grpc.insecure_channel(target) as channel:
+    with open_channel(target, settings) as channel:
         try:
             response = rpc.IdentityServiceStub(channel).Resolve(request, timeout=args.timeout)
         except grpc.RpcError as exc:

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import argparse
 import signal
+import sys
 import threading
 from types import FrameType
 
-from idres.cli.common import load_settings
-from idres.resolver.telemetry import configure_telemetry
+from idres.cli.common import fail, load_settings
+from idres.resolver.domain.errors import ValidationError
+from idres.resolver.logs import configure_logging
+from idres.resolver.settings import Settings
+from idres.resolver.telemetry import Telemetry, configure_telemetry
 from idres.resolver.transport.server import create_server
 
 
@@ -26,7 +30,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def run(args: argparse.Namespace) -> int:
     overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
     settings = load_settings(**overrides)
-    configure_telemetry(settings)
+    configure_logging(settings.log_format)
+    telemetry = _telemetry(settings)
     server = create_server(settings)
     stopping = threading.Event()
 
@@ -45,4 +50,18 @@ def run(args: argparse.Namespace) -> int:
     stopping.wait()
     print("shutting down gracefully", flush=True)
     server.stop()
+    telemetry.shutdown()
     return 0
+
+
+def _telemetry(settings: Settings) -> Telemetry:
+    """Spans and metrics as the OTEL_ variables and IDRES_METRICS_PORT say; a mistake in them
+    stops the command before it serves."""
+    try:
+        return configure_telemetry(settings)
+    except ValidationError as exc:
+        for v in exc.violations:
+            print(f"idres: invalid {v.field}: {v.description}", file=sys.stderr)
+        raise SystemExit(2) from exc
+    except OSError as exc:
+        raise SystemExit(fail(f"cannot serve metrics on {settings.host}: {exc}")) from exc

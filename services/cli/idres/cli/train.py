@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ from idres.ingest.training import (
     training_stages,
 )
 from idres.resolver.adapters.database import open_database
-from idres.resolver.adapters.model_store import ModelStore, stored_records
+from idres.resolver.adapters.model_store import SWITCH_AFTER, ModelStore, stored_records
 from idres.resolver.adapters.store import Store
 from idres.resolver.domain.errors import UnavailableError
 from idres.resolver.domain.scoring import MatchModel
@@ -41,6 +42,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--max-pairs", type=int, default=DEFAULT_MAX_PAIRS)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--no-activate", action="store_true", help="store without serving it")
+    parser.add_argument(
+        "--switch-after",
+        type=float,
+        default=SWITCH_AFTER.total_seconds(),
+        metavar="SECONDS",
+        help="running servers prepare the model, then all switch to it this long after it is"
+        f" activated (default {SWITCH_AFTER.total_seconds():.0f})",
+    )
     parser.set_defaults(func=run)
 
 
@@ -49,7 +58,13 @@ def run(args: argparse.Namespace) -> int:
     if args.file is not None and not args.file.exists():
         return fail(f"no such file: {args.file}")
     try:
-        db = open_database(settings.database_url, settings.data_dir, pool_size=2)
+        db = open_database(
+            settings.database_url,
+            settings.data_dir,
+            pool_size=2,
+            tenant=settings.tenant,
+            apply_migrations=settings.migrate_on_start,
+        )
     except UnavailableError as exc:
         return fail(str(exc))
     try:
@@ -84,12 +99,17 @@ def run(args: argparse.Namespace) -> int:
         facts = training_facts(frame, model, plan)
         meta = {"source": source, "seconds": round(seconds, 1), **facts}
         meta |= {"max_pairs": args.max_pairs, "seed": args.seed}
-        ModelStore(store).save(version, model, meta, activate=not args.no_activate)
+        lead = timedelta(seconds=max(0.0, args.switch_after))
+        switch = ModelStore(store).save(
+            version, model, meta, activate=not args.no_activate, switch_after=lead
+        )
     finally:
         db.close()
     if args.out:
         save_model(model, args.out)
     print(describe(model, version, seconds, active=not args.no_activate))
+    if switch is not None:
+        print(f"\nrunning servers switch to it at {switch.isoformat(timespec='seconds')}")
     return 0
 
 

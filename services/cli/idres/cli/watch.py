@@ -10,6 +10,7 @@ import grpc
 
 from idres.cli import render
 from idres.cli.common import fail, load_settings
+from idres.cli.connection import open_channel
 from idres.v1 import identity_pb2 as pb
 from idres.v1 import identity_pb2_grpc as rpc
 
@@ -37,13 +38,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def run(args: argparse.Namespace) -> int:
     if args.limit < 0:
         return fail("--limit must be 0 (follow) or more", 2)
-    target = args.target or load_settings().address
+    settings = load_settings()
+    target = args.target or settings.address
     cursor, left, retries = args.after, args.limit, 0
     while not (args.limit and left == 0):
         request = pb.WatchChangesRequest(after=cursor, limit=left)
         opened = time.monotonic()
         try:
-            with grpc.insecure_channel(target) as channel:
+            with open_channel(target, settings) as channel:
                 for change in rpc.IdentityServiceStub(channel).WatchChanges(request):
                     print(json.dumps(as_json(change)), flush=True)
                     cursor, retries = change.cursor, 0

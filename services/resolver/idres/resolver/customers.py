@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from idres.resolver import tracing
 from idres.resolver.adapters.store import CustomerView, StoredRecord
 from idres.resolver.domain.errors import FieldViolation, ValidationError
 from idres.resolver.domain.portrait import Best, Seen, best_profile, timeline
@@ -37,9 +38,10 @@ class Customers:
         size = _page_size(page_size)
         after = _position(page_token)
         view, requested = self.resolver.customer(customer_id)
-        seen = [_seen(r) for r in view.records]
-        page, more = timeline(seen, size, after)
-        profile = best_profile(seen, view.statuses, self.priority)
+        with tracing.span("idres.profile", {"idres.records": len(view.records)}):
+            seen = [_seen(r) for r in view.records]
+            page, more = timeline(seen, size, after)
+            profile = best_profile(seen, view.statuses, self.priority)
         return CustomerPage(view, requested, profile, page, _token(more) if more else "")
 
 

@@ -78,7 +78,7 @@ def explain(resolver: Resolver, subject: Subject | None) -> Explanation:
     direct = compare(matcher.scorer, left, right, matcher.policy)
     identical = left.record_id == right.record_id
     text = summary(same, identical, chain, direct, matcher.thresholds)
-    return Explanation(same, left, right, chain, direct, text, resolver.model_version)
+    return Explanation(same, left, right, chain, direct, text, matcher.scorer.version)
 
 
 def _checked(subject: Subject | None) -> Subject:

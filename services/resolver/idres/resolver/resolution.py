@@ -17,12 +17,10 @@ from enum import StrEnum
 
 from opentelemetry import trace
 
+from idres.resolver import tracing
 from idres.resolver.adapters.database import Database, open_database
 from idres.resolver.adapters.erasure_store import suppression_key as erasure_key
-from idres.resolver.adapters.event_follower import EventFollower
 from idres.resolver.adapters.identity_index import RECORDS_PER_CUSTOMER, IdentityIndex
-from idres.resolver.adapters.model_store import ModelStore
-from idres.resolver.adapters.record_index import RecordIndex
 from idres.resolver.adapters.review_store import queue_review
 from idres.resolver.adapters.store import RETRYABLE, CustomerView, Store, Transaction
 from idres.resolver.domain.erasure import record_digests, sealed
@@ -38,7 +36,6 @@ from idres.resolver.domain.events import ChangeEvent, EventType, flagged_payload
 from idres.resolver.domain.identifiers import Identifier, IdentifierStatus
 from idres.resolver.domain.linking import (
     DEFAULT_POLICY,
-    RULES_VERSION,
     Decision,
     LinkPolicy,
     Plan,
@@ -52,9 +49,7 @@ from idres.resolver.domain.matching import (
     DEFAULT_THRESHOLDS,
     Candidate,
     Matcher,
-    Scorer,
     Thresholds,
-    guarded,
 )
 from idres.resolver.domain.normalize import NormalizationRules
 from idres.resolver.domain.profiles import Profile
@@ -67,11 +62,11 @@ from idres.resolver.domain.records import (
     redacted,
     warnings,
 )
-from idres.resolver.domain.scoring import Features, MatchModel, features
+from idres.resolver.domain.scoring import Features, features
+from idres.resolver.serving import ModelSwitch, Serving, ServingOptions
 from idres.resolver.settings import Settings
 
 log = logging.getLogger(__name__)
-tracer = trace.get_tracer("idres.resolver")
 MAX_ATTEMPTS = 8
 
 
@@ -94,6 +89,8 @@ class Observation:
     record_id: str = ""
     flagged: tuple[Flagged, ...] = ()
     """The record's fields kept as given but not used to link."""
+    model_version: str = ""
+    """The model that decided (and that the record's links name)."""
 
 
 class Resolver:
@@ -119,32 +116,38 @@ class Resolver:
         self.rules = rules
         self.policy = policy
         self.thresholds = thresholds
-        records, self.matcher = self._load_model(use_model, vectors)
-        self.model_version = self.matcher.scorer.version if self.matcher else RULES_VERSION
-        snap = self.store.snapshot(with_records=self.matcher is not None)
-        self.index = IdentityIndex.from_snapshot(snap, records)
         keep = timedelta(days=event_retention_days) if event_retention_days > 0 else None
-        self._sync = EventFollower(
-            self.store, self.index, snap.last_event_id, sync_interval_s, snap.visible, keep
-        )
+        options = ServingOptions(thresholds, policy, use_model, vectors, sync_interval_s, keep)
+        self._models = ModelSwitch(self.store, options)
 
-    def _load_model(self, use_model: bool, vectors: bool) -> tuple[RecordIndex, Matcher | None]:
-        """The active model, with a record index shaped by its blocking rules and TF columns."""
-        active = ModelStore(self.store).active() if use_model else None
-        if active is None:
-            return RecordIndex(vectors=False), None
-        version, spec, training = active
-        model = MatchModel.from_splink(spec)
-        records = RecordIndex.for_model(model, training, vectors=vectors)
-        log.info("deciding with model %s", version)
-        scorer = Scorer(model, version, records.tf)
-        return records, Matcher(scorer, self.thresholds, guarded(self.policy, model))
+    @property
+    def serving(self) -> Serving:
+        """The model deciding now, with its index: read it once per call, since a newly
+        activated model replaces it whole (see `idres.resolver.serving`)."""
+        return self._models.serving
+
+    @property
+    def index(self) -> IdentityIndex:
+        return self.serving.index
+
+    @property
+    def matcher(self) -> Matcher | None:
+        return self.serving.matcher
+
+    @property
+    def model_version(self) -> str:
+        return self.serving.version
 
     @classmethod
     def from_settings(cls, settings: Settings, *, durable: bool = True) -> Resolver:
         """`durable=False` is for bulk loads: see `Database`."""
         db = open_database(
-            settings.database_url, settings.data_dir, pool_size=settings.pool_size, durable=durable
+            settings.database_url,
+            settings.data_dir,
+            pool_size=settings.pool_size,
+            durable=durable,
+            tenant=settings.tenant,
+            apply_migrations=settings.migrate_on_start,
         )
         rules = settings.normalization_rules
         return cls(
@@ -159,11 +162,12 @@ class Resolver:
         )
 
     def start_sync(self) -> None:
-        """Follows other replicas' writes; a batch job that is the only writer needs none."""
-        self._sync.start()
+        """Follows other replicas' writes and newly activated models; a batch job that is the
+        only writer needs none."""
+        self._models.start()
 
     def close(self) -> None:
-        self._sync.stop()
+        self._models.close()
         self.db.close()
 
     # --- write path -------------------------------------------------------------------
@@ -172,7 +176,7 @@ class Resolver:
         return self.observe(parse_record(values, self.rules))
 
     def observe(self, record: Record) -> Observation:
-        with tracer.start_as_current_span("idres.observe") as span:
+        with tracing.span("idres.observe") as span:
             for attempt in range(MAX_ATTEMPTS):
                 try:
                     result = self._observe_once(record)
@@ -185,7 +189,7 @@ class Resolver:
         raise UnavailableError("too much write contention; retry the call")
 
     def _observe_once(self, record: Record) -> Observation:
-        with self.store.transaction() as tx:
+        with tracing.span("idres.database", tracing.DATABASE), self.store.transaction() as tx:
             idents = [o.identifier for o in record.identifiers]
             tx.lock_keys([f"record|{record.record_id}", *(i.key for i in idents)])
             digests = record_digests(self.suppression_key, record)
@@ -196,9 +200,10 @@ class Resolver:
             if seen is not None:
                 return self._repeat(tx, record, *seen)
             row = features(record)
-            plan, states = self._plan(tx, record, idents, row)
+            serving = self.serving  # one model decides and is named in the links
+            plan, states = self._plan(tx, record, idents, row, serving)
             shared = newly_shared(record.query, states, plan, self.policy)
-            observation = self._apply(tx, record, row, plan, states, shared)
+            observation = self._apply(tx, record, row, plan, states, shared, serving.version)
             events = tx.events
         self.publish(events)
         return observation
@@ -222,8 +227,7 @@ class Resolver:
 
     def publish(self, events: Sequence[ChangeEvent]) -> None:
         """This replica's own committed events reach its index now, not at the next poll."""
-        self.index.apply(events)
-        self._sync.mark(e.id for e in events)
+        self._models.publish(list(events))
 
     def _repeat(self, tx: Transaction, record: Record, customer: str, fp: str) -> Observation:
         if fp != record.fingerprint:
@@ -234,24 +238,42 @@ class Resolver:
         states = tx.value_states([o.identifier for o in record.identifiers])
         statuses = _statuses(record, states)
         return Observation(
-            live, Outcome.ALREADY_OBSERVED, (), statuses, None, record.record_id, record.flagged
+            live,
+            Outcome.ALREADY_OBSERVED,
+            (),
+            statuses,
+            None,
+            record.record_id,
+            record.flagged,
+            self.model_version,
         )
 
     def _plan(
-        self, tx: Transaction, record: Record, idents: list[Identifier], row: Features
+        self,
+        tx: Transaction,
+        record: Record,
+        idents: list[Identifier],
+        row: Features,
+        serving: Serving,
     ) -> tuple[Plan, dict[Identifier, ValueState]]:
-        if self.matcher is None:
-            states, profiles = self._locked_view(tx, idents, set())
-            return decide(record.query, states, profiles, self.policy), states
+        if serving.matcher is None:
+            with tracing.span("idres.retrieval"):
+                states, profiles = self._locked_view(tx, idents, set())
+            with tracing.span("idres.scoring"):
+                return decide(record.query, states, profiles, self.policy), states
         # Weak candidates come from the index (it may trail other replicas by a sync interval);
         # their profiles and records are then read, locked, from the store.
-        _, near = self.index.candidates(idents, row)
-        states, profiles = self._locked_view(tx, idents, {c.customer_id for c in near})
-        rows = tx.record_features(profiles)
-        candidates = [
-            Candidate(profiles[c], sorted(rows[c])[:RECORDS_PER_CUSTOMER]) for c in sorted(profiles)
-        ]
-        return self.matcher.decide(record.query, row, states, candidates), states
+        with tracing.span("idres.retrieval") as retrieval:
+            _, near = serving.index.candidates(idents, row)
+            states, profiles = self._locked_view(tx, idents, {c.customer_id for c in near})
+            rows = tx.record_features(profiles)
+            candidates = [
+                Candidate(profiles[c], sorted(rows[c])[:RECORDS_PER_CUSTOMER])
+                for c in sorted(profiles)
+            ]
+            retrieval.set_attribute("idres.candidates", len(candidates))
+        with tracing.span("idres.scoring"):
+            return serving.matcher.decide(record.query, row, states, candidates), states
 
     @staticmethod
     def _locked_view(
@@ -275,6 +297,7 @@ class Resolver:
         plan: Plan,
         states: dict[Identifier, ValueState],
         shared: tuple[Identifier, ...],
+        version: str,
     ) -> Observation:
         if plan.target is None:
             target = tx.create_customer(record.record_id)
@@ -290,13 +313,20 @@ class Resolver:
         tx.insert_record(record, target)
         if plan.decision is Decision.POSSIBLE_MATCH:
             queue_review(tx, record.record_id, target, reviewed(plan))
-        tx.add_links(record.record_id, plan.joined_links(), plan.absorbed, self.model_version)
+        tx.add_links(record.record_id, plan.joined_links(), plan.absorbed, version)
         held = self._classify(tx, record, shared, states, target)
         tx.emit(EventType.LINKED, target, linked_payload(record, held, row))
         tx.flush()
         statuses = _statuses(record, states, shared)
         return Observation(
-            target, outcome, plan.absorbed, statuses, plan, record.record_id, record.flagged
+            target,
+            outcome,
+            plan.absorbed,
+            statuses,
+            plan,
+            record.record_id,
+            record.flagged,
+            version,
         )
 
     @staticmethod
@@ -324,25 +354,41 @@ class Resolver:
     def query(self, values: Mapping[str, str]) -> Query:
         """A lookup as this deployment's rules read it: a bad field is flagged and the lookup
         answered on the others. Raises ValidationError when every field given is bad."""
+        channel = values.get("channel")
+        if channel:  # recorded in traces only
+            trace.get_current_span().set_attribute("idres.channel", channel[:100])
         query = parse_query(values, self.rules)
         if query.flagged and not query.identifiers and query.attributes.empty:
             raise ValidationError(warnings(query.flagged))
         return query
 
-    def resolve(self, query: Query) -> Plan:
+    def lookup(self, query: Query) -> tuple[Plan, str]:
+        """The plan and the version of the model that made it, taken together: a model
+        switch between deciding and answering cannot name the wrong one."""
+        serving = self.serving
+        return self.resolve(query, serving), serving.version
+
+    def resolve(self, query: Query, serving: Serving | None = None) -> Plan:
+        serving = serving or self.serving
         idents = [o.identifier for o in query.identifiers]
-        if self.matcher is None:
-            states, profiles = self.index.lookup(idents)
-            return decide(query, states, profiles, self.policy)
+        if serving.matcher is None:
+            with tracing.span("idres.retrieval"):
+                states, profiles = serving.index.lookup(idents)
+            with tracing.span("idres.scoring"):
+                return decide(query, states, profiles, self.policy)
         row: Features = features(query)
-        states, candidates = self.index.candidates(idents, row)
-        return self.matcher.decide(query, row, states, candidates)
+        with tracing.span("idres.retrieval") as retrieval:
+            states, candidates = serving.index.candidates(idents, row)
+            retrieval.set_attribute("idres.candidates", len(candidates))
+        with tracing.span("idres.scoring"):
+            return serving.matcher.decide(query, row, states, candidates)
 
     def customer(self, customer_id: str) -> tuple[CustomerView, str]:
         """The live customer for an id or alias, and the id asked for."""
         if not customer_id.strip():
             raise ValidationError([FieldViolation("customer_id", "required")])
-        view = self.store.customer(customer_id.strip())
+        with tracing.span("idres.database", tracing.DATABASE):
+            view = self.store.customer(customer_id.strip())
         if view is None:
             raise NotFoundError(f"no customer {customer_id!r}")
         return view, customer_id.strip()

@@ -11,8 +11,10 @@ from typing import Any
 from idres.resolver.domain.errors import FieldViolation, ValidationError
 from idres.resolver.domain.matching import DEFAULT_THRESHOLDS, Thresholds
 from idres.resolver.domain.normalize import NormalizationRules, check_region
+from idres.resolver.domain.tenants import DEFAULT_TENANT, check_tenant
 
 PREFIX = "IDRES_"
+MAX_PROCESSES = 256
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
 
@@ -36,6 +38,9 @@ class Settings:
 
     max_connection_age_s: int = 300
     """Clients reconnect after this long, so new replicas behind a Service get traffic."""
+
+    max_message_bytes: int = 4 * 1024 * 1024
+    """The largest request or reply message the server takes or sends."""
 
     default_region: str = "GB"
     """Region for phone numbers written without a country code, when `phone_regions` is empty."""
@@ -72,8 +77,47 @@ class Settings:
     shutdown_grace_s: float = 5.0
     """How long in-flight calls may finish after SIGTERM."""
 
+    processes: int = 0
+    """Server processes `idres serve` runs on its port, one per core; 0 means one per core
+    this process may use (its CPU affinity, capped by a container's CPU limit)."""
+
     trace_console: bool = False
     """Print trace spans to stdout; a collector is set with the standard OTEL_ variables."""
+
+    tenant: str = DEFAULT_TENANT
+    """The tenant whose data CLI commands (ingest, train, dedup --store-overrides, export)
+    work on and a server without tokens serves; with `auth_tokens_file`, each call is served
+    for its token's tenant."""
+
+    tls_cert_file: str = ""
+    """PEM certificate chain the gRPC port serves TLS with (re-read when it changes); with it
+    set, no plaintext port is open. Empty serves plaintext."""
+
+    tls_key_file: str = ""
+    """PEM private key of `tls_cert_file`."""
+
+    tls_client_ca_file: str = ""
+    """PEM certificates client certificates must chain to; set, every caller needs one."""
+
+    auth_tokens_file: str = ""
+    """Bearer tokens, one `TOKEN TENANT SCOPE[,SCOPE...]` a line (scopes: resolve, observe,
+    admin), re-read when it changes; empty means no authentication and the default tenant."""
+
+    auth_token_key: str = field(default="", repr=False)
+    """The key of the `hmac-sha256:HEX` token hashes `auth_tokens_file` may hold instead of
+    tokens (`idres token` prints both)."""
+
+    token: str = field(default="", repr=False)
+    """The bearer token CLI commands send to a server."""
+
+    tls_ca_file: str = ""
+    """PEM certificates CLI commands trust for the server; set, they connect with TLS."""
+
+    tls_client_cert_file: str = ""
+    """PEM certificate CLI commands present to a server that asks for client certificates."""
+
+    tls_client_key_file: str = ""
+    """PEM private key of `tls_client_cert_file`."""
 
     use_model: bool = True
     """Decide with the active trained model when there is one (`idres train`); false, or no
@@ -90,6 +134,19 @@ class Settings:
 
     vector_index: bool = True
     """Keep a faiss index of weak attributes, for lookups that bring no known identifier."""
+
+    migrate_on_start: bool = True
+    """Apply pending schema migrations when a server or command opens the store; false (as in
+    Kubernetes, where the migrations job applies them once) refuses to start while the schema
+    is behind this release."""
+
+    metrics_port: int = 0
+    """Port of a Prometheus scrape endpoint (`/metrics`, on `host`) for teams without an
+    OpenTelemetry collector; 0 serves none."""
+
+    log_format: str = "text"
+    """How `idres serve` writes its log lines on stderr: `text` for a person at a terminal,
+    `json` (one object a line, with trace ids) for a log pipeline."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -112,10 +169,17 @@ class Settings:
         except ValueError as exc:
             problems.append(FieldViolation(PREFIX + "MATCH_THRESHOLD", str(exc)))
         problems += _region_conflict(values, settings)
+        if not 0 <= settings.processes <= MAX_PROCESSES:
+            problems.append(
+                FieldViolation(
+                    PREFIX + "PROCESSES", f"0 (one per core) to {MAX_PROCESSES} processes"
+                )
+            )
         if settings.event_retention_days < 0:
             problems.append(
                 FieldViolation(PREFIX + "EVENT_RETENTION_DAYS", "0 (keep all) or more days")
             )
+        problems += _tls_problems(settings)
         if problems:
             raise ValidationError(problems)
         return settings
@@ -200,8 +264,24 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "default_region": _region,
     "phone_regions": _regions,
     "channel_regions": _channel_regions,
+    "tenant": check_tenant,
+    "log_format": lambda raw: _choice(raw, ("text", "json")),
+    "metrics_port": lambda raw: _port(int(raw)),
     "channel_priority": lambda raw: tuple(v.strip().lower() for v in raw.split(",") if v.strip()),
 }
+
+
+def _port(port: int) -> int:
+    if not 0 <= port <= 65535:
+        raise ValueError(f"{port} is not a port: 1 to 65535, or 0 for none")
+    return port
+
+
+def _choice(raw: str, choices: tuple[str, ...]) -> str:
+    word = raw.strip().lower()
+    if word not in choices:
+        raise ValueError(f"{raw[:60]!r} is not one of {', '.join(choices)}")
+    return word
 
 
 def _region_conflict(values: Mapping[str, Any], settings: Settings) -> list[FieldViolation]:
@@ -218,3 +298,29 @@ def _region_conflict(values: Mapping[str, Any], settings: Settings) -> list[Fiel
             "set only one of the two",
         )
     ]
+
+
+def _tls_problems(settings: Settings) -> list[FieldViolation]:
+    """A certificate needs its key (and a key its certificate); client CAs need a certificate."""
+    pairs = (
+        ("TLS_CERT_FILE", settings.tls_cert_file, "TLS_KEY_FILE", settings.tls_key_file),
+        (
+            "TLS_CLIENT_CERT_FILE",
+            settings.tls_client_cert_file,
+            "TLS_CLIENT_KEY_FILE",
+            settings.tls_client_key_file,
+        ),
+    )
+    problems = [
+        FieldViolation(
+            PREFIX + (b_name if a else a_name),
+            f"set together with {PREFIX}" + (a_name if a else b_name),
+        )
+        for a_name, a, b_name, b in pairs
+        if bool(a) != bool(b)
+    ]
+    if settings.tls_client_ca_file and not settings.tls_cert_file:
+        problems.append(
+            FieldViolation(PREFIX + "TLS_CLIENT_CA_FILE", f"needs {PREFIX}TLS_CERT_FILE too")
+        )
+    return problems

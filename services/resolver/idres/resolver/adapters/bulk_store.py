@@ -17,6 +17,7 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
+from idres.resolver.adapters.database import SCHEMA_LOCK
 from idres.resolver.adapters.review_store import candidates_json
 from idres.resolver.adapters.store import (
     BULK_LOCK,
@@ -175,11 +176,11 @@ class BulkSession:
 def bulk_session(store: Store) -> Iterator[BulkSession]:
     """A connection holding the store's bulk lock until the load is done."""
     with store.db.pool.connection() as conn:
-        conn.execute("SELECT pg_advisory_lock(%s)", (BULK_LOCK,))
+        conn.execute(SCHEMA_LOCK.format("lock"), (BULK_LOCK,))
         conn.commit()
         try:
             yield BulkSession(conn)
         finally:
             conn.rollback()
-            conn.execute("SELECT pg_advisory_unlock(%s)", (BULK_LOCK,))
+            conn.execute(SCHEMA_LOCK.format("unlock"), (BULK_LOCK,))
             conn.commit()

@@ -12,35 +12,16 @@ import psycopg
 from psycopg import sql
 from psycopg_pool import ConnectionPool
 
+from idres.resolver.adapters.embedded import embedded_server_url
 from idres.resolver.domain.errors import UnavailableError
+from idres.resolver.domain.tenants import DEFAULT_TENANT, tenant_schema
 
 log = logging.getLogger(__name__)
 EMBEDDED_DATABASE = "idres"
 _MIGRATION = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 _MIGRATION_LOCK = 0x1D4E5  # advisory lock id: replicas starting together migrate once
-# Embedded servers stay referenced for the life of the process; pgserver stops each one when
-# the last process using its data dir exits.
-_EMBEDDED: dict[Path, Any] = {}
-
-
-def embedded_server_url(data_dir: Path) -> str:
-    """Starts (or joins) the embedded PostgreSQL under `data_dir`; returns its admin DSN."""
-    import pgserver  # imported here: a deployment with a real DSN never needs it
-
-    pgdata = (data_dir / "pg").resolve()
-    if pgdata not in _EMBEDDED:
-        pgdata.mkdir(parents=True, exist_ok=True)
-        log.info("starting embedded PostgreSQL in %s", pgdata)
-        _EMBEDDED[pgdata] = pgserver.get_server(pgdata, cleanup_mode="stop")  # type: ignore[attr-defined]
-    uri: str = _EMBEDDED[pgdata].get_uri()
-    return uri
-
-
-def stop_embedded(data_dir: Path) -> None:
-    """Stops the embedded server under `data_dir` now, rather than at process exit."""
-    server = _EMBEDDED.pop((data_dir / "pg").resolve(), None)
-    if server is not None:
-        server.cleanup()
+# Advisory locks are database-wide: keyed by schema too, one tenant never waits on another's.
+SCHEMA_LOCK = "SELECT pg_advisory_{}(%s::int, hashtext(current_schema()))"
 
 
 def ensure_database(admin_url: str, name: str, *, recreate: bool = False) -> str:
@@ -68,6 +49,17 @@ def resolve_url(database_url: str, data_dir: Path) -> str:
     return ensure_database(embedded_server_url(data_dir), EMBEDDED_DATABASE)
 
 
+def tenant_url(url: str, tenant: str) -> str:
+    """`url` with every connection's tables resolved in `tenant`'s schema, created if missing."""
+    schema = tenant_schema(tenant)
+    if schema == "public":
+        return url
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
+    options = psycopg.conninfo.conninfo_to_dict(url).get("options") or ""
+    return psycopg.conninfo.make_conninfo(url, options=f"{options} -csearch_path={schema}".strip())
+
+
 def migrations() -> list[tuple[int, str, str]]:
     """(version, name, sql) of every bundled migration, in order."""
     folder = resources.files("idres.resolver.adapters") / "migrations"
@@ -83,7 +75,7 @@ def migrate(url: str) -> list[str]:
     """Applies pending migrations, each in its own transaction; returns the names applied."""
     applied: list[str] = []
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("SELECT pg_advisory_lock(%s)", (_MIGRATION_LOCK,))
+        conn.execute(SCHEMA_LOCK.format("lock"), (_MIGRATION_LOCK,))
         try:
             conn.execute(
                 "CREATE TABLE IF NOT EXISTS schema_migrations (version int PRIMARY KEY,"
@@ -101,19 +93,45 @@ def migrate(url: str) -> list[str]:
                     )
                 applied.append(name)
         finally:
-            conn.execute("SELECT pg_advisory_unlock(%s)", (_MIGRATION_LOCK,))
+            conn.execute(SCHEMA_LOCK.format("unlock"), (_MIGRATION_LOCK,))
     return applied
 
 
-class Database:
-    """A pool of connections to the system of record, migrated on open."""
+def pending(url: str) -> list[str]:
+    """Names of the bundled migrations the database at `url` has not applied yet."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        row = conn.execute("SELECT to_regclass('schema_migrations')").fetchone()
+        done = (
+            {v for (v,) in conn.execute("SELECT version FROM schema_migrations")}
+            if row and row[0]
+            else set()
+        )
+    return [name for version, name, _ in migrations() if version not in done]
 
-    def __init__(self, url: str, *, pool_size: int = 8, durable: bool = True) -> None:
+
+class SchemaBehindError(UnavailableError):
+    """The schema lacks migrations this release needs, and opening was told not to apply them."""
+
+
+class Database:
+    """A pool of connections to the system of record, migrated on open unless
+    `apply_migrations` is false (replicas whose schema a migrations job keeps current)."""
+
+    def __init__(
+        self, url: str, *, pool_size: int = 8, durable: bool = True, apply_migrations: bool = True
+    ) -> None:
         self.url = url
         self.durable = durable
         try:
-            for name in migrate(url):
-                log.info("applied migration %s", name)
+            if apply_migrations:
+                for name in migrate(url):
+                    log.info("applied migration %s", name)
+            elif missing := pending(url):
+                raise SchemaBehindError(
+                    f"the database schema is behind this release: {len(missing)} migration(s)"
+                    f" pending ({', '.join(missing)}); run `idres migrate` (the migrations"
+                    " job) first, or set IDRES_MIGRATE_ON_START=true"
+                )
             self.pool = ConnectionPool(
                 url,
                 min_size=1,
@@ -139,10 +157,16 @@ class Database:
 
 
 def open_database(
-    database_url: str, data_dir: Path, *, pool_size: int = 8, durable: bool = True
+    database_url: str,
+    data_dir: Path,
+    *,
+    pool_size: int = 8,
+    durable: bool = True,
+    tenant: str = DEFAULT_TENANT,
+    apply_migrations: bool = True,
 ) -> Database:
     try:
-        url = resolve_url(database_url, data_dir)
+        url = tenant_url(resolve_url(database_url, data_dir), tenant)
     except psycopg.OperationalError as exc:
         raise UnavailableError(f"database unavailable: {exc}") from exc
-    return Database(url, pool_size=pool_size, durable=durable)
+    return Database(url, pool_size=pool_size, durable=durable, apply_migrations=apply_migrations)

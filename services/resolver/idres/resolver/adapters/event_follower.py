@@ -1,19 +1,45 @@
-"""Follows the outbox: other replicas' writes reach this replica's in-memory index."""
+"""Follows the outbox: other replicas' writes reach this replica's in-memory index.
+
+A poll reads up to 10,000 events. They are applied in chunks of about `CHUNK`, each under one
+hold of the index lock, so that a lookup (and, behind a lookup on the event loop, a health
+check) waits for one chunk at most, never for a whole batch.
+"""
 
 from __future__ import annotations
 
 import logging
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterator, Sequence
 from datetime import timedelta
 
 from idres.resolver.adapters.change_feed import prune_events
 from idres.resolver.adapters.identity_index import IdentityIndex
 from idres.resolver.adapters.store import Store
 from idres.resolver.domain.errors import UnavailableError
+from idres.resolver.domain.events import ChangeEvent, EventType
 
 log = logging.getLogger(__name__)
+CHUNK = 250
+"""Events applied under one hold of the index lock."""
+REMEMBERED = 20_000
+"""Ids applied recently are kept this far behind the cursor, so that an own event a poll
+read first is not applied again when it is published (a split is not safe to apply twice)."""
+Read = tuple[ChangeEvent, bool]
+
+
+def chunks(read: Sequence[Read]) -> Iterator[Sequence[Read]]:
+    """`read` in runs of about `CHUNK` events, cut where the customer changes so that what one
+    write did to its customer (created, flagged, linked) is seen whole; a longer run of one
+    customer's events is cut at four times that all the same."""
+    start = 0
+    for end in range(1, len(read) + 1):
+        size = end - start
+        last = end == len(read)
+        turn = not last and read[end][0].customer_id != read[end - 1][0].customer_id
+        if last or (size >= CHUNK and turn) or size >= 4 * CHUNK:
+            yield read[start:end]
+            start = end
 
 
 class EventFollower:
@@ -36,9 +62,11 @@ class EventFollower:
         interval_s: float,
         seen_in: str = "",
         retention: timedelta | None = None,
+        on_model: Callable[[ChangeEvent], None] | None = None,
     ) -> None:
         """`after` and `seen_in` from the snapshot the index was built from; events older
-        than `retention` are deleted now and then (None keeps them)."""
+        than `retention` are deleted now and then (None keeps them); `on_model` hears of
+        every model activation the snapshot did not hold."""
         self.store = store
         self.retention = retention
         self._pruned_at = 0.0
@@ -53,6 +81,9 @@ class EventFollower:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        self.on_model = on_model
+        self.applied = 0
+        """Events applied to the index so far: progress that can be watched without a lock."""
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="idres-sync", daemon=True)
@@ -63,9 +94,14 @@ class EventFollower:
         if self._thread is not None:
             self._thread.join(timeout=5)
 
-    def mark(self, ids: Iterable[int]) -> None:
+    def publish(self, events: Sequence[ChangeEvent]) -> None:
+        """This process's own committed events, applied now rather than at the next poll; one
+        a poll applied first is not applied again."""
         with self._lock:
-            self._applied.update(ids)
+            fresh = [e for e in events if e.id not in self._applied]
+            self.index.apply(fresh)
+            self._applied.update(e.id for e in fresh)
+            self.applied += len(fresh)
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval_s):
@@ -84,13 +120,23 @@ class EventFollower:
             log.info("pruned %d change events older than %s", gone, self.retention)
 
     def poll(self) -> int:
+        """Applies the events committed since the last poll; returns how many."""
         read = self.store.events_after(self.cursor, seen_in=self.seen_in)
+        count, models = 0, []
+        for chunk in chunks(read):
+            with self._lock:
+                fresh = [e for e, seen in chunk if not seen and e.id not in self._applied]
+                self.index.apply(fresh)
+                self._applied.update(e.id for e, _ in chunk)
+                self.applied += len(fresh)
+            count += len(fresh)
+            models += [e for e in fresh if e.type is EventType.MODEL_ACTIVATED]
         with self._lock:
-            fresh = [e for e, seen in read if not seen and e.id not in self._applied]
-            self.index.apply(fresh)
-            self._applied.update(e.id for e, _ in read)
             self._advance([e.id for e, _ in read])
-        return len(fresh)
+        for event in models:
+            if self.on_model is not None:
+                self.on_model(event)
+        return count
 
     def _advance(self, ids: list[int]) -> None:
         for eid in ids:
@@ -100,7 +146,8 @@ class EventFollower:
             else:
                 self._gap_since = self._gap_since or time.monotonic()
                 break
-        self._applied = {i for i in self._applied if i > self.cursor}
+        if len(self._applied) > 2 * REMEMBERED:
+            self._applied = {i for i in self._applied if i > self.cursor - REMEMBERED}
 
     def _gap_expired(self) -> bool:
         return (

@@ -135,6 +135,9 @@ class IdentityIndex:
             return len(self._profiles), len(self._holders.keys() | self._status.keys())
 
     def apply(self, events: Iterable[ChangeEvent]) -> None:
+        """Applies `events` under one hold of the lock, which every lookup waits for: callers
+        keep batches short (`EventFollower` applies chunks). An event about no customer (a
+        model's activation) changes nothing here."""
         with self._lock:
             for event in events:
                 self._apply(event)

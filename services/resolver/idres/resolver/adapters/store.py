@@ -103,8 +103,8 @@ class Transaction:
     def lock_keys(self, keys: Iterable[str]) -> None:
         """Advisory locks in one sorted order, so two writers never wait on each other crosswise."""
         self.conn.execute(
-            "SELECT pg_advisory_xact_lock_shared(%s::bigint) UNION ALL"
-            " SELECT pg_advisory_xact_lock(hashtextextended(k, 0))"
+            "SELECT pg_advisory_xact_lock_shared(%s::int, hashtext(current_schema())) UNION ALL"
+            " SELECT pg_advisory_xact_lock(hashtextextended(k, hashtext(current_schema())))"
             " FROM (SELECT k FROM unnest(%s::text[]) AS k ORDER BY k) AS sorted",
             (BULK_LOCK, sorted(set(keys))),
         )

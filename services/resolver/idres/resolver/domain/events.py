@@ -26,6 +26,9 @@ class EventType(StrEnum):
     SPLIT = "split"
     OVERRIDDEN = "overridden"
     FORGOTTEN = "forgotten"
+    MODEL_ACTIVATED = "model_activated"
+    """Internal: a model was made active (see `adapters.model_store`). It names no customer
+    (its customer id is empty) and `WatchChanges` never sends it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,8 +93,8 @@ class Change:
 
 def change_of(event: ChangeEvent) -> Change | None:
     """The customer change an outbox event announces; None for one about a value alone (a
-    value flagged shared), which changes no customer."""
-    if event.type is EventType.FLAGGED:
+    value flagged shared) or about the model, which change no customer."""
+    if event.type in (EventType.FLAGGED, EventType.MODEL_ACTIVATED):
         return None
     p = event.payload
     records = p.get("records", [p["record_id"]] if "record_id" in p else [])

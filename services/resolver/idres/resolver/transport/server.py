@@ -12,7 +12,7 @@ import asyncio
 import logging
 import threading
 from collections.abc import Callable, Coroutine, Sequence
-from concurrent import futures
+from dataclasses import replace
 from typing import Any, TypeVar
 
 import grpc
@@ -22,9 +22,13 @@ from grpc_reflection.v1alpha import reflection
 
 from idres.resolver.resolution import Resolver
 from idres.resolver.settings import Settings
+from idres.resolver.transport.access import TokenFile, load_tokens
+from idres.resolver.transport.credentials import server_credentials
 from idres.resolver.transport.guard import RequestGuard
+from idres.resolver.transport.instrumentation import CallTelemetry, ContextPool
 from idres.resolver.transport.servicer import IdentityServicer
-from idres.v1 import identity_pb2, identity_pb2_grpc
+from idres.resolver.transport.tenancy import TenantRouter, Tenants
+from idres.v1 import identity_pb2
 
 log = logging.getLogger(__name__)
 SERVICE_NAME = identity_pb2.DESCRIPTOR.services_by_name["IdentityService"].full_name
@@ -38,6 +42,10 @@ def server_options(settings: Settings) -> list[tuple[str, int]]:
         ("grpc.max_connection_age_ms", settings.max_connection_age_s * 1000),
         ("grpc.max_connection_age_grace_ms", 30_000),
         ("grpc.so_reuseport", 1),
+        # Records are small: a message this big is a mistake or an attack, refused before
+        # it is parsed (RESOURCE_EXHAUSTED).
+        ("grpc.max_receive_message_length", settings.max_message_bytes),
+        ("grpc.max_send_message_length", settings.max_message_bytes),
     ]
 
 
@@ -51,9 +59,11 @@ class GrpcHost:
         register: Callable[[grpc.aio.Server], None],
         services: Sequence[str],
         interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
+        credentials: grpc.ServerCredentials | None = None,
     ) -> None:
         self.services = tuple(services)
         self._interceptors = list(interceptors)
+        self.credentials = credentials
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(
             target=self._loop.run_forever, name="grpc-loop", daemon=True
@@ -73,7 +83,10 @@ class GrpcHost:
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         names = (*self.services, HEALTH_SERVICE, reflection.SERVICE_NAME)
         reflection.enable_server_reflection(names, server)
-        port = server.add_insecure_port(address)
+        if self.credentials is None:
+            port = server.add_insecure_port(address)
+        else:
+            port = server.add_secure_port(address, self.credentials)
         if port == 0:
             raise OSError(f"cannot bind {address}")
         return server, port
@@ -100,41 +113,77 @@ class GrpcHost:
 class IdresServer:
     """The idres gRPC server bound to its resolver; `stop` drains calls, then closes the store."""
 
-    def __init__(self, settings: Settings, resolver: Resolver) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        resolver: Resolver,
+        credentials: grpc.ServerCredentials | None = None,
+        tokens: TokenFile | None = None,
+        telemetry: CallTelemetry | None = None,
+    ) -> None:
+        """`resolver` serves `settings.tenant`; the tokens' other tenants open their own.
+        `credentials`: TLS (None serves plaintext); `tokens`: None serves without auth;
+        `telemetry`: the calls' spans and metrics (None: the global providers')."""
         self.settings = settings
         self.resolver = resolver
-        self.executor = futures.ThreadPoolExecutor(
-            max_workers=settings.max_workers, thread_name_prefix="rpc"
-        )
-        servicer = IdentityServicer(
-            resolver, self.executor, settings.sync_interval_s, settings.channel_priority
-        )
+        self.executor = ContextPool(max_workers=settings.max_workers, thread_name_prefix="rpc")
+        self.tokens = tokens
+        self.tenants = Tenants(settings.tenant, resolver, self._open_tenant, self._servicer)
+        for tenant in sorted(self.tokens.tenants() if self.tokens else ()):
+            self.tenants.of(tenant)
+        router = TenantRouter(self.tenants, self.tokens)
         self.host = GrpcHost(
             settings.address,
             server_options(settings),
-            lambda server: identity_pb2_grpc.add_IdentityServiceServicer_to_server(
-                servicer, server
-            ),
+            lambda server: server.add_generic_rpc_handlers((router,)),
             (SERVICE_NAME,),
-            (RequestGuard(),),
+            # Outermost, so it sees every refusal of the guard.
+            (telemetry or CallTelemetry(), RequestGuard()),
+            credentials,
         )
         self.port = self.host.port
+
+    def _open_tenant(self, tenant: str) -> Resolver:
+        return Resolver.from_settings(replace(self.settings, tenant=tenant))
+
+    def _servicer(self, resolver: Resolver) -> IdentityServicer:
+        settings = self.settings
+        return IdentityServicer(
+            resolver, self.executor, settings.sync_interval_s, settings.channel_priority
+        )
+
+    @property
+    def tls(self) -> bool:
+        return self.host.credentials is not None
 
     @property
     def address(self) -> str:
         return f"{self.settings.host}:{self.port}"
 
     def start(self) -> None:
-        self.resolver.start_sync()
+        self.tenants.start()
         self.host.start()
         log.info("serving idres.v1 on %s", self.address)
 
     def stop(self, grace: float | None = None) -> None:
         self.host.stop(self.settings.shutdown_grace_s if grace is None else grace)
         self.executor.shutdown(wait=True)
-        self.resolver.close()
+        self.tenants.close()
         log.info("stopped")
 
 
-def create_server(settings: Settings, resolver: Resolver | None = None) -> IdresServer:
-    return IdresServer(settings, resolver or Resolver.from_settings(settings))
+def create_server(
+    settings: Settings, resolver: Resolver | None = None, *, telemetry: CallTelemetry | None = None
+) -> IdresServer:
+    """The server of `settings`; certificates and tokens are read before the store is opened,
+    so a mistake in them fails at once."""
+    credentials = server_credentials(settings)
+    tokens = load_tokens(settings.auth_tokens_file, settings.auth_token_key)
+    opened = resolver is None
+    resolver = resolver or Resolver.from_settings(settings)
+    try:
+        return IdresServer(settings, resolver, credentials, tokens, telemetry)
+    except BaseException:
+        if opened:
+            resolver.close()
+        raise

@@ -52,7 +52,7 @@ class IdentityServicer(rpc.IdentityServiceServicer):
     ) -> pb.ObserveResponse:
         def call() -> pb.ObserveResponse:
             obs = self.resolver.observe_values(convert.record_values(request.record))
-            return convert.observe_response(obs, self.resolver.model_version)
+            return convert.observe_response(obs, obs.model_version)
 
         return await self._offload(context, call)
 
@@ -61,10 +61,10 @@ class IdentityServicer(rpc.IdentityServiceServicer):
     ) -> pb.ResolveResponse:
         try:
             query = self.resolver.query(convert.query_values(request))
-            plan = self.resolver.resolve(query)
+            plan, version = self.resolver.lookup(query)
         except IdresError as exc:
             await context.abort_with_status(to_status(exc))
-        return convert.resolve_response(plan, self.resolver.model_version, query.flagged)
+        return convert.resolve_response(plan, version, query.flagged)
 
     async def GetCustomer(  # noqa: N802
         self, request: pb.GetCustomerRequest, context: grpc.aio.ServicerContext
