@@ -68,6 +68,7 @@ bench: install
 	$(PY) -m loadtests.bench_scoring
 	$(PY) -m loadtests.bench_online
 	$(PY) -m loadtests.bench_candidates
+	$(PY) -m loadtests.bench_processes
 	$(PY) -m loadtests.accuracy_idres --persons 20000 --seed 11
 
 # Accuracy on a labelled records file the project did not write: every method on the same
