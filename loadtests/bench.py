@@ -221,6 +221,9 @@ def idres_env(data_dir: Path, opts: Options, port: int | None = None) -> dict[st
         IDRES_DATABASE_URL="",
         IDRES_HOST=HOST,
         IDRES_MAX_WORKERS=str(opts.workers),
+        # One process, as the echo floor and the peak memory read from its pid (more:
+        # loadtests.bench_processes).
+        IDRES_PROCESSES="1",
     )
     if port is not None:
         env["IDRES_PORT"] = str(port)

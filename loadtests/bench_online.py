@@ -595,6 +595,7 @@ class OnlineReport:
 def server_env(folder: Path, database_url: str, port: int | None = None) -> dict[str, str]:
     env = dict(os.environ)
     env.update(IDRES_DATA_DIR=str(folder), IDRES_DATABASE_URL=database_url, IDRES_HOST=HOST)
+    env["IDRES_PROCESSES"] = "1"  # the server's peak memory is read from its pid
     if port is not None:
         env["IDRES_PORT"] = str(port)
     return env

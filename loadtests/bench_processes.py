@@ -8,7 +8,9 @@ PostgreSQL, then for each process count start `idres serve --processes P` and dr
 the load generator (`--clients` processes, `--concurrency` calls in flight): Resolve on the
 dataset's strong identifiers, then Observe of its records under fresh ids. The echo server
 (`loadtests/echo.py --processes P`, canned answers, hosted like the real server) gets the same
-two loads. Every load is bounded in time and count, over loopback only.
+two loads. Every load is bounded in time and count, over loopback only. The server's CPU time
+per call (all its processes; PostgreSQL's own is not counted) says what each core can carry
+when the client and the database do not share it.
 
 Figures are printed, never asserted: they depend on the machine.
 """
@@ -21,8 +23,11 @@ import shutil
 import sys
 import tempfile
 from collections.abc import Sequence
+from contextlib import suppress
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+import psutil
 
 from idres.cli.supervisor import available_cores
 from loadtests.bench import (
@@ -56,6 +61,8 @@ class Run:
     processes: int
     rpc: str
     figures: LoadFigures
+    server_cpu_ms: float
+    """The server's CPU time per call, all its processes together."""
 
 
 @dataclass(frozen=True)
@@ -82,15 +89,34 @@ def _load(target: str, data: Path, rpc: str, s: Plan) -> LoadFigures:
     return LoadFigures.of(run_load(config))
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User and system CPU time of a server: its process and its children's."""
+    root = psutil.Process(pid)
+    total = 0.0
+    for proc in (root, *root.children(recursive=True)):
+        with suppress(psutil.Error):
+            times = proc.cpu_times()
+            total += times.user + times.system
+    return total
+
+
 def _measure(
     cmd: list[str], env: dict[str, str], data: Path, work: Path, s: Plan
-) -> dict[str, LoadFigures]:
+) -> dict[str, tuple[LoadFigures, float]]:
     """Starts `cmd` on a free port (it takes `--port`), runs each RPC's load, stops it."""
     port = free_port()
     target = f"{HOST}:{port}"
     proc = start_server([*cmd, "--port", str(port)], env, target, work / "server.log", 120)
     try:
-        return {rpc: _load(target, data, rpc, s) for rpc in RPCS}
+        loads = {}
+        for rpc in RPCS:
+            before = _cpu_seconds(proc.pid)
+            figures = _load(target, data, rpc, s)
+            # Warm-up calls burn CPU too: spread it over every call sent.
+            sent = figures.count * (1 + s.warmup / s.duration)
+            cpu_ms = (_cpu_seconds(proc.pid) - before) * 1000 / max(sent, 1)
+            loads[rpc] = (figures, round(cpu_ms, 3))
+        return loads
     finally:
         stop(proc)
 
@@ -109,29 +135,32 @@ def bench(s: Plan, work: Path) -> list[Run]:
         serve = [str(IDRES), "serve", "--processes", str(count)]
         echo = [sys.executable, str(ECHO), "--processes", str(count)]
         for server, cmd in (("idres", serve), ("echo", echo)):
-            for rpc, figures in _measure(cmd, env, data, work, s).items():
-                runs.append(Run(server, count, rpc, figures))
+            for rpc, (figures, cpu_ms) in _measure(cmd, env, data, work, s).items():
+                runs.append(Run(server, count, rpc, figures, cpu_ms))
                 say(
                     f"  {server} x{count} {rpc}: {figures.rps:,.0f}/s, p50 {figures.p50_ms} ms,"
-                    f" p99 {figures.p99_ms} ms, errors {figures.errors}"
+                    f" p99 {figures.p99_ms} ms, server CPU {cpu_ms} ms a call,"
+                    f" errors {figures.errors}"
                 )
     return runs
 
 
 def table(runs: Sequence[Run]) -> str:
     lines = [
-        "| processes | RPC | idres calls/s | p50 / p99 ms | echo calls/s | ratio | errors |",
-        "| ---: | --- | ---: | ---: | ---: | ---: | ---: |",
+        "| processes | RPC | idres calls/s | p50 / p99 ms | server CPU ms/call | echo calls/s"
+        " | echo CPU ms/call | ratio | errors |",
+        "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
-    echo = {(r.processes, r.rpc): r.figures for r in runs if r.server == "echo"}
+    echo = {(r.processes, r.rpc): r for r in runs if r.server == "echo"}
     for r in (r for r in runs if r.server == "idres"):
         floor = echo.get((r.processes, r.rpc))
-        floor_rps = floor.rps if floor else 0.0
+        floor_rps = floor.figures.rps if floor else 0.0
+        floor_cpu = floor.server_cpu_ms if floor else 0.0
         ratio = f"{r.figures.rps / floor_rps:.2f}" if floor_rps else "-"
         f = r.figures
         lines.append(
             f"| {r.processes} | {r.rpc} | {f.rps:,.0f} | {f.p50_ms} / {f.p99_ms} |"
-            f" {floor_rps:,.0f} | {ratio} | {f.errors} |"
+            f" {r.server_cpu_ms} | {floor_rps:,.0f} | {floor_cpu} | {ratio} | {f.errors} |"
         )
     return "\n".join(lines)
 

@@ -23,3 +23,11 @@ def test_a_malformed_boolean_is_named_not_taken_for_false() -> None:
 def test_the_suppression_key_is_never_printed() -> None:
     settings = Settings.from_env({"IDRES_SUPPRESSION_KEY": "s3cret-key"})
     assert settings.suppression_key == "s3cret-key" and "s3cret" not in repr(settings)
+
+
+def test_the_connection_wait_must_be_positive() -> None:
+    assert Settings.from_env({"IDRES_POOL_WAIT_S": "0.5"}).pool_wait_s == 0.5
+    with pytest.raises(ValidationError) as caught:
+        Settings.from_env({"IDRES_POOL_WAIT_S": "0"})
+    [violation] = caught.value.violations
+    assert violation.field == "IDRES_POOL_WAIT_S"

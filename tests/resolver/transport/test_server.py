@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
 import grpc
 import psycopg
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
-from idres.resolver.transport.server import IdresServer
+from idres.resolver.settings import Settings
+from idres.resolver.transport.readiness import WRITE_HEALTH
+from idres.resolver.transport.server import IdresServer, create_server
 from idres.v1 import identity_pb2 as pb
 from idres.v1 import identity_pb2_grpc as rpc
+from tests.outage import allow_connections, dbname_of
 from tests.resolver.transport.calls import observe, violations
 
 
@@ -101,7 +109,7 @@ def test_reusing_a_record_id_with_other_content_is_refused(stub: rpc.IdentitySer
 def test_health_and_reflection(server: IdresServer) -> None:
     with grpc.insecure_channel(server.address) as channel:
         health = health_pb2_grpc.HealthStub(channel)
-        for name in ("", "idres.v1.IdentityService"):
+        for name in ("", "idres.v1.IdentityService", WRITE_HEALTH):
             reply = health.Check(health_pb2.HealthCheckRequest(service=name), timeout=5)
             assert reply.status == health_pb2.HealthCheckResponse.SERVING
         reflect = reflection_pb2_grpc.ServerReflectionStub(channel)
@@ -109,24 +117,115 @@ def test_health_and_reflection(server: IdresServer) -> None:
         reply = next(iter(reflect.ServerReflectionInfo(iter([request]), timeout=5)))
         names = {s.name for s in reply.list_services_response.service}
         assert "idres.v1.IdentityService" in names and "grpc.health.v1.Health" in names
+        assert WRITE_HEALTH not in names  # a health name, not a service
 
 
-def test_database_down_is_unavailable_and_resolve_keeps_answering(
-    stub: rpc.IdentityServiceStub, server: IdresServer, pg_server_url: str
-) -> None:
-    known = observe(stub, "r-1", email="still@post.co.uk")
-    dbname = psycopg.conninfo.conninfo_to_dict(server.resolver.db.url)["dbname"]
-    with psycopg.connect(pg_server_url, autocommit=True) as conn:
-        conn.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (dbname,)
-        )
-        conn.execute(f'ALTER DATABASE "{dbname}" WITH ALLOW_CONNECTIONS false')
+SERVING = health_pb2.HealthCheckResponse.SERVING
+NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+
+
+def health_of(channel: grpc.Channel, name: str) -> int:
+    reply = health_pb2_grpc.HealthStub(channel).Check(
+        health_pb2.HealthCheckRequest(service=name), timeout=5
+    )
+    return int(reply.status)
+
+
+def seconds_until(check: Callable[[], bool], within: float) -> float:
+    """How long `check` took to hold, polled; fails past `within` seconds."""
+    start = time.monotonic()
+    while not check():
+        if time.monotonic() - start > within:
+            pytest.fail(f"not within {within} s")
+        time.sleep(0.05)
+    return time.monotonic() - start
+
+
+def unavailable_after(call: Callable[[], object]) -> float:
+    """Seconds `call` took to fail, asserting it failed UNAVAILABLE."""
+    start = time.monotonic()
+    with pytest.raises(grpc.RpcError) as err:
+        call()
+    elapsed = time.monotonic() - start
+    assert err.value.code() is grpc.StatusCode.UNAVAILABLE, err.value.details()
+    assert "database unavailable" in (err.value.details() or "")
+    return elapsed
+
+
+@contextmanager
+def model_server(settings: Settings) -> Iterator[tuple[IdresServer, grpc.Channel]]:
+    """A server on `settings` (whose database has the trained model, for Explain)."""
+    server = create_server(settings)
+    server.start()
     try:
-        with pytest.raises(grpc.RpcError) as err:
-            observe(stub, "r-2", email="new@post.co.uk")
-        assert err.value.code() is grpc.StatusCode.UNAVAILABLE
-        answer = stub.Resolve(pb.ResolveRequest(email="still@post.co.uk"), timeout=5)
-        assert answer.customer_id == known.customer_id
+        with grpc.insecure_channel(server.address) as channel:
+            yield server, channel
     finally:
-        with psycopg.connect(pg_server_url, autocommit=True) as conn:
-            conn.execute(f'ALTER DATABASE "{dbname}" WITH ALLOW_CONNECTIONS true')
+        server.stop(grace=0)
+
+
+def test_database_down_fails_fast_reports_the_write_path_and_recovers(
+    with_model: str, settings: Settings, pg_server_url: str
+) -> None:
+    assert settings.database_url == with_model and settings.pool_wait_s == 2.0
+    with model_server(settings) as (server, channel):
+        stub = rpc.IdentityServiceStub(channel)
+        first = observe(stub, "r-1", email="still@post.co.uk", given_name="Ann", surname="Lee")
+        second = observe(stub, "r-2", email="other@post.co.uk", given_name="Bob", surname="Ng")
+        assert health_of(channel, WRITE_HEALTH) == SERVING
+        dbname = dbname_of(server.resolver.db.url)
+        allow_connections(pg_server_url, dbname, False)
+        try:
+            down = seconds_until(lambda: health_of(channel, WRITE_HEALTH) == NOT_SERVING, 5)
+            record = pb.Record(record_id="r-3", email="new@post.co.uk")
+            pair = pb.CustomerPair(
+                left_customer_id=first.customer_id, right_customer_id=second.customer_id
+            )
+            waits = {
+                # With a 3 s deadline the 2 s cap decides; without one, the cap alone.
+                "Observe": unavailable_after(
+                    lambda: stub.Observe(pb.ObserveRequest(record=record), timeout=3)
+                ),
+                "GetCustomer": unavailable_after(
+                    lambda: stub.GetCustomer(
+                        pb.GetCustomerRequest(customer_id=first.customer_id), timeout=3
+                    )
+                ),
+                "Explain": unavailable_after(
+                    lambda: stub.Explain(pb.ExplainRequest(customers=pair), timeout=3)
+                ),
+                "Observe, no deadline": unavailable_after(
+                    lambda: stub.Observe(pb.ObserveRequest(record=record))
+                ),
+            }
+            assert all(wait < 3.5 for wait in waits.values()), waits
+            answer = stub.Resolve(pb.ResolveRequest(email="still@post.co.uk"), timeout=5)
+            assert answer.customer_id == first.customer_id
+            for name in ("", "idres.v1.IdentityService"):
+                assert health_of(channel, name) == SERVING  # Resolve keeps the replica ready
+            assert health_of(channel, WRITE_HEALTH) == NOT_SERVING
+        finally:
+            allow_connections(pg_server_url, dbname, True)
+        up = seconds_until(lambda: health_of(channel, WRITE_HEALTH) == SERVING, 5)
+        start = time.monotonic()
+        again = stub.Observe(pb.ObserveRequest(record=record), timeout=5)
+        first_write = time.monotonic() - start
+        assert again.outcome == pb.OBSERVE_OUTCOME_CREATED
+        print(f"NOT_SERVING after {down:.2f} s, SERVING {up:.2f} s after the database")
+        print(f"UNAVAILABLE after {waits}; first Observe back in {first_write:.3f} s")
+
+
+def test_shutdown_reports_the_write_path_not_serving_and_stops_the_probe(
+    server: IdresServer,
+) -> None:
+    with grpc.insecure_channel(server.address) as channel:
+        watch = health_pb2_grpc.HealthStub(channel).Watch(
+            health_pb2.HealthCheckRequest(service=WRITE_HEALTH), timeout=10
+        )
+        assert next(watch).status == SERVING
+        stopping = threading.Thread(target=server.stop, kwargs={"grace": 1.0})
+        stopping.start()
+        assert next(watch).status == NOT_SERVING
+        stopping.join(timeout=10)
+    assert not stopping.is_alive()
+    assert not server.probe.running

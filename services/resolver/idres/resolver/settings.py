@@ -63,6 +63,10 @@ class Settings:
     pool_size: int = 8
     """PostgreSQL connections held by one server process."""
 
+    pool_wait_s: float = 2.0
+    """The longest a call waits for a PostgreSQL connection (less when its deadline is
+    nearer); past it the call is UNAVAILABLE, so a database outage fails calls fast."""
+
     sync_interval_s: float = 0.5
     """How often a replica reads other replicas' changes from the store."""
 
@@ -180,6 +184,8 @@ class Settings:
                 FieldViolation(PREFIX + "EVENT_RETENTION_DAYS", "0 (keep all) or more days")
             )
         problems += _tls_problems(settings)
+        if settings.pool_wait_s <= 0:
+            problems.append(FieldViolation(PREFIX + "POOL_WAIT_S", "more than 0 seconds"))
         if problems:
             raise ValidationError(problems)
         return settings

@@ -338,9 +338,13 @@ class Store:
     @contextmanager
     def _connection(self) -> Iterator[psycopg.Connection[Any]]:
         try:
-            with self.db.pool.connection() as conn:
+            with self.db.connection() as conn:
                 yield conn
-        except (psycopg.OperationalError, PoolTimeout) as exc:
+        except PoolTimeout as exc:
+            raise UnavailableError(
+                f"database unavailable: no connection to PostgreSQL ({exc}); retry later"
+            ) from exc
+        except psycopg.OperationalError as exc:
             if isinstance(exc, RETRYABLE):
                 raise
             raise UnavailableError(f"database unavailable: {exc}") from exc

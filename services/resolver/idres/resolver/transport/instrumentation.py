@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import inspect
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -111,8 +112,12 @@ class CallTelemetry(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                 response_serializer=handler.response_serializer,
             )
         if handler.unary_stream is not None:
+            # A stream written with `context.write` (health's Watch) is a coroutine, awaited
+            # like a unary call; wrapped as a generator it would end in UNKNOWN.
+            streams = inspect.isasyncgenfunction(handler.unary_stream)
+            wrap = self._stream if streams else self._unary
             return grpc.unary_stream_rpc_method_handler(
-                self._stream(handler.unary_stream, method),
+                wrap(handler.unary_stream, method),
                 request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer,
             )

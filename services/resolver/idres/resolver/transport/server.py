@@ -4,6 +4,8 @@ The server is grpc's asyncio server on an event loop of its own thread, so synch
 (the CLI, the tests, the batch jobs) drives it with plain calls. Resolve runs on the loop: it
 is pure CPU against memory, and skipping a hop to a worker thread is most of what makes it
 cheap. Observe and GetCustomer wait on PostgreSQL, so they run on a thread pool.
+Health reports the server and IdentityService SERVING while it runs, since Resolve answers from
+memory, and `WRITE_HEALTH` (see `readiness`) whether the store answers.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from idres.resolver.transport.access import TokenFile, load_tokens
 from idres.resolver.transport.credentials import server_credentials
 from idres.resolver.transport.guard import RequestGuard
 from idres.resolver.transport.instrumentation import CallTelemetry, ContextPool
+from idres.resolver.transport.readiness import WRITE_HEALTH, StoreProbe
 from idres.resolver.transport.servicer import IdentityServicer
 from idres.resolver.transport.tenancy import TenantRouter, Tenants
 from idres.v1 import identity_pb2
@@ -60,8 +63,12 @@ class GrpcHost:
         services: Sequence[str],
         interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
         credentials: grpc.ServerCredentials | None = None,
+        checks: Sequence[str] = (),
     ) -> None:
+        """`checks`: health names beyond `services` (parts of one, such as its write path),
+        reported like them but not listed by reflection, which lists services only."""
         self.services = tuple(services)
+        self.checks = tuple(checks)
         self._interceptors = list(interceptors)
         self.credentials = credentials
         self._loop = asyncio.new_event_loop()
@@ -96,8 +103,17 @@ class GrpcHost:
 
     def start(self) -> None:
         self._run(self.server.start())
-        for name in ("", *self.services):
-            self._run(self.health.set(name, health_pb2.HealthCheckResponse.SERVING))
+        for name in ("", *self.services, *self.checks):
+            self.set_serving(name, True)
+
+    def set_serving(self, name: str, serving: bool) -> None:
+        """Reports `name` SERVING or NOT_SERVING; ignored once shutdown began, so a draining
+        server stays NOT_SERVING."""
+        status = health_pb2.HealthCheckResponse.NOT_SERVING
+        if serving:
+            status = health_pb2.HealthCheckResponse.SERVING
+        if self._loop.is_running():
+            self._run(self.health.set(name, status))
 
     def stop(self, grace: float) -> None:
         """Reports NOT_SERVING, lets in-flight calls finish for `grace` seconds, then stops."""
@@ -140,8 +156,16 @@ class IdresServer:
             # Outermost, so it sees every refusal of the guard.
             (telemetry or CallTelemetry(), RequestGuard()),
             credentials,
+            (WRITE_HEALTH,),
         )
         self.port = self.host.port
+        # Tenants' stores are schemas of the same database: probing the default one is enough.
+        self.probe = StoreProbe(resolver.db.reachable, self._report_store)
+
+    def _report_store(self, reachable: bool) -> None:
+        self.host.set_serving(WRITE_HEALTH, reachable)
+        if not reachable:
+            log.warning("%s is NOT_SERVING until PostgreSQL answers", WRITE_HEALTH)
 
     def _open_tenant(self, tenant: str) -> Resolver:
         return Resolver.from_settings(replace(self.settings, tenant=tenant))
@@ -149,7 +173,11 @@ class IdresServer:
     def _servicer(self, resolver: Resolver) -> IdentityServicer:
         settings = self.settings
         return IdentityServicer(
-            resolver, self.executor, settings.sync_interval_s, settings.channel_priority
+            resolver,
+            self.executor,
+            settings.sync_interval_s,
+            settings.channel_priority,
+            settings.pool_wait_s,
         )
 
     @property
@@ -163,9 +191,11 @@ class IdresServer:
     def start(self) -> None:
         self.tenants.start()
         self.host.start()
+        self.probe.start()
         log.info("serving idres.v1 on %s", self.address)
 
     def stop(self, grace: float | None = None) -> None:
+        self.probe.stop()  # before the loop it reports on stops
         self.host.stop(self.settings.shutdown_grace_s if grace is None else grace)
         self.executor.shutdown(wait=True)
         self.tenants.close()

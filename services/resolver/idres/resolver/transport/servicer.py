@@ -11,6 +11,7 @@ from typing import TypeVar
 import grpc
 
 from idres.resolver.adapters.change_feed import BATCH
+from idres.resolver.adapters.database import connection_wait
 from idres.resolver.changes import Watch
 from idres.resolver.customers import Customers
 from idres.resolver.domain.errors import DeadlineError, IdresError
@@ -36,9 +37,11 @@ class IdentityServicer(rpc.IdentityServiceServicer):
         executor: Executor,
         poll_s: float = 0.5,
         channel_priority: Sequence[str] = (),
+        pool_wait_s: float = 2.0,
     ) -> None:
         """`poll_s`: how often an idle change stream looks for new changes;
-        `channel_priority`: the channels a customer's profile trusts first."""
+        `channel_priority`: the channels a customer's profile trusts first;
+        `pool_wait_s`: the longest a call waits for a database connection."""
         self.resolver = resolver
         self.customers = Customers(resolver, channel_priority)
         self.reviews = Reviews(resolver)
@@ -46,6 +49,7 @@ class IdentityServicer(rpc.IdentityServiceServicer):
         self.overrides = Overrides(resolver)
         self.erasure = Erasure(resolver)
         self.executor = executor
+        self.pool_wait_s = pool_wait_s
 
     async def Observe(  # noqa: N802 (gRPC method names)
         self, request: pb.ObserveRequest, context: grpc.aio.ServicerContext
@@ -181,7 +185,9 @@ class IdentityServicer(rpc.IdentityServiceServicer):
             remaining = context.time_remaining()
             if remaining is not None and remaining <= 0:
                 raise DeadlineError("the deadline passed before the call was worked on")
-            return call()
+            # With PostgreSQL down, a call is UNAVAILABLE at once, not after the pool's wait.
+            with connection_wait(self.pool_wait_s, remaining):
+                return call()
 
         try:
             return await asyncio.get_running_loop().run_in_executor(self.executor, unless_late)
