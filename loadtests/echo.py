@@ -143,6 +143,12 @@ class EchoServicer(identity_pb2_grpc.IdentityServiceServicer):
     ) -> identity_pb2.ObserveResponse:
         return self._observe
 
+    async def ObserveBatch(  # noqa: N802
+        self, request: identity_pb2.ObserveBatchRequest, context: Any
+    ) -> identity_pb2.ObserveBatchResponse:
+        result = identity_pb2.ObserveResult(observed=self._observe)
+        return identity_pb2.ObserveBatchResponse(results=[result] * len(request.records))
+
     async def GetCustomer(  # noqa: N802
         self, request: identity_pb2.GetCustomerRequest, context: Any
     ) -> identity_pb2.GetCustomerResponse:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import socket
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -309,3 +310,50 @@ def test_forget_prints_a_receipt_and_lift_undoes_the_suppression(
     assert lifted.returncode == 0 and lifted.stdout.strip() == "1"
     missing = run("--record", "f2")
     assert missing.returncode == 2 and "no record" in missing.stderr
+
+
+def test_ingest_through_a_running_server_reports_like_a_local_load(
+    idres: Idres, tmp_path: Path, database_url: str, server: IdresServer
+) -> None:
+    data = tmp_path / "records.csv"
+    write_csv(
+        data,
+        [
+            {"record_id": "r1", "email": "amy@post.co.uk", "given_name": "Amy", "shoe_size": "5"},
+            {"record_id": "r2", "email": "not-an-email", "given_name": "Amy"},
+            {"record_id": "r3", "email": "AMY@post.co.uk", "phone": "07911 123456"},
+            {"record_id": "r4", "phone": "+44 7911 123456", "given_name": "Ben9"},
+            {"record_id": "r5", "phone": "07911 123458", "given_name": "Cal"},
+            {"record_id": "", "phone": "07911 123459", "given_name": "Dee"},
+        ],
+    )
+    rejects = tmp_path / "rejects.csv"
+    args = ("ingest", "--server", server.address, str(data), "--quiet", "--batch", "2")
+    # One batch in flight, so the counts do not depend on which batch the server took first.
+    first = (*args, "--workers", "1", "--rejects", str(rejects))
+    done = idres(*first, database_url=database_url, cwd=tmp_path)
+    again = idres(*args, database_url=database_url, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "records read:        6" in done.stdout
+    assert "rejected rows:       1" in done.stdout
+    assert "row 6: record_id: required" in done.stdout
+    assert "warned rows:         2" in done.stdout
+    assert "customers created:   3" in done.stdout
+    assert "row 2: email: not an email address" in done.stdout
+    assert "row 4: given_name: a name has no digits" in done.stdout
+    assert "shoe_size" in done.stderr
+    assert "row,field,reason" in rejects.read_text()
+    assert again.returncode == 0, again.stderr
+    assert "already observed:    5" in again.stdout
+
+
+def test_ingest_to_a_server_that_is_not_there_says_so(idres: Idres, tmp_path: Path) -> None:
+    data = tmp_path / "records.csv"
+    write_csv(data, [{"record_id": "r1", "email": "amy@post.co.uk"}])
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    target = f"127.0.0.1:{port}"
+    done = idres("ingest", "--server", target, str(data), "--quiet", database_url="", cwd=tmp_path)
+    assert done.returncode == 1
+    assert f"127.0.0.1:{port}: the server stayed unavailable" in done.stderr

@@ -29,6 +29,7 @@ _SERVICE = identity_pb2.DESCRIPTOR.services_by_name["IdentityService"]
 # Every method needs one scope; a method missing here needs `admin`, so a new RPC starts closed.
 METHOD_SCOPES: Mapping[str, str] = {
     "Observe": "observe",
+    "ObserveBatch": "observe",
     "Resolve": "resolve",
     "GetCustomer": "resolve",
     "Explain": "resolve",

@@ -17,6 +17,7 @@ from idres.resolver.domain.errors import (
     UnavailableError,
     ValidationError,
 )
+from idres.v1 import identity_pb2 as pb
 
 _CODES: list[tuple[type[IdresError], int]] = [
     (ValidationError, code_pb2.INVALID_ARGUMENT),
@@ -55,3 +56,17 @@ def to_status(error: IdresError) -> grpc.Status:
         )
         status.details.append(detail)
     return rpc_status.to_status(status)
+
+
+def record_error(error: IdresError) -> pb.RecordError:
+    """The status of one record of a batch, as `to_status` would give it for the whole call."""
+    code = next((c for cls, c in _CODES if isinstance(error, cls)), code_pb2.INTERNAL)
+    violations = error.violations if isinstance(error, ValidationError) else []
+    return pb.RecordError(
+        code=code_pb2.Code.Name(code),
+        message=_short(str(error)),
+        field_violations=[
+            pb.FieldViolation(field=_short(v.field), description=_short(v.description))
+            for v in violations
+        ],
+    )

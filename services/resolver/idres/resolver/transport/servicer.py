@@ -12,20 +12,28 @@ import grpc
 
 from idres.resolver.adapters.change_feed import BATCH
 from idres.resolver.adapters.database import connection_wait
+from idres.resolver.batches import observe_batch
 from idres.resolver.changes import Watch
 from idres.resolver.customers import Customers
-from idres.resolver.domain.errors import DeadlineError, IdresError
+from idres.resolver.domain.errors import (
+    DeadlineError,
+    FieldViolation,
+    IdresError,
+    ValidationError,
+)
 from idres.resolver.erasure import Erasure
 from idres.resolver.explanation import explain
 from idres.resolver.overrides import Overrides
-from idres.resolver.resolution import Resolver
+from idres.resolver.resolution import Observation, Resolver
 from idres.resolver.reviews import Reviews
 from idres.resolver.transport import convert
-from idres.resolver.transport.errors import to_status
+from idres.resolver.transport.errors import record_error, to_status
 from idres.v1 import identity_pb2 as pb
 from idres.v1 import identity_pb2_grpc as rpc
 
 T = TypeVar("T")
+MAX_BATCH = 1000
+"""Records an ObserveBatch call may carry: a batch holds its connection while it links."""
 
 
 class IdentityServicer(rpc.IdentityServiceServicer):
@@ -57,6 +65,22 @@ class IdentityServicer(rpc.IdentityServiceServicer):
         def call() -> pb.ObserveResponse:
             obs = self.resolver.observe_values(convert.record_values(request.record))
             return convert.observe_response(obs, obs.model_version)
+
+        return await self._offload(context, call)
+
+    async def ObserveBatch(  # noqa: N802
+        self, request: pb.ObserveBatchRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ObserveBatchResponse:
+        if len(request.records) > MAX_BATCH:
+            limit = f"at most {MAX_BATCH:,} records a call, not {len(request.records):,}"
+            await context.abort_with_status(
+                to_status(ValidationError([FieldViolation("records", limit)]))
+            )
+
+        def call() -> pb.ObserveBatchResponse:
+            values = [convert.record_values(record) for record in request.records]
+            results = [_result(r) for r in observe_batch(self.resolver, values)]
+            return pb.ObserveBatchResponse(results=results)
 
         return await self._offload(context, call)
 
@@ -194,3 +218,9 @@ class IdentityServicer(rpc.IdentityServiceServicer):
         except IdresError as exc:
             await context.abort_with_status(to_status(exc))
             raise  # unreachable: abort_with_status raises
+
+
+def _result(outcome: Observation | IdresError) -> pb.ObserveResult:
+    if isinstance(outcome, IdresError):
+        return pb.ObserveResult(error=record_error(outcome))
+    return pb.ObserveResult(observed=convert.observe_response(outcome, outcome.model_version))
