@@ -78,6 +78,13 @@ RECORDS ?= ../shared/data/omni-dev/records.parquet
 TRUTH ?= ../shared/data/omni-dev/truth.parquet
 PHONE_REGIONS ?= GB,US
 
+# The online store at a million records (about 40 minutes on 2 cores): bulk load, start-up,
+# memory, Resolve and Observe over gRPC. PERSONS=25000 for a 100k run.
+PERSONS ?= 250000
+.PHONY: bench-scale
+bench-scale: install
+	$(PY) -m loadtests.bench_scale --persons $(PERSONS)
+
 .PHONY: bench-accuracy
 bench-accuracy: install
 	@for f in "$(RECORDS)" "$(TRUTH)"; do [ -f "$$f" ] || { \

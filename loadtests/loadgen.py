@@ -75,6 +75,10 @@ class LoadConfig:
     """Client processes sharing the load."""
     seed: int = 1
     """Seed of the request choice, so runs are repeatable."""
+    rate: float = 0.0
+    """Requests per second over all processes, paced evenly; 0 sends as fast as the
+    concurrency allows. A latency "at half the maximum load" is measured at half the rate
+    a run with 0 reached."""
 
     def validate(self) -> None:
         parse_target(self.target)
@@ -86,6 +90,8 @@ class LoadConfig:
             raise ValueError("max-requests, concurrency and deadline-ms must be positive")
         if not 1 <= self.processes <= self.concurrency:
             raise ValueError("processes must be between 1 and the concurrency")
+        if self.rate < 0:
+            raise ValueError("rate must be 0 (as fast as possible) or more requests a second")
         if self.lookup_mode not in ("strong", "weak"):
             raise ValueError("lookup mode must be strong or weak")
         if set(self.mix) - set(RPCS) or sum(self.mix.values()) <= 0:
@@ -418,6 +424,8 @@ class Schedule:
     def __init__(self, config: LoadConfig, max_requests: int) -> None:
         self._duration = config.duration
         self._limit = max_requests
+        self._interval = 1 / config.rate if config.rate else 0.0
+        self._next_slot = time.perf_counter()
         self._warm = 0
         self._measured = 0
         self._start_measuring(time.perf_counter() + config.warmup)
@@ -426,6 +434,15 @@ class Schedule:
         self.measure_start = at
         self.end = at + self._duration
         self.last_done = at
+
+    def pace(self) -> float:
+        """Seconds to wait before the next request, so requests keep to the rate."""
+        if not self._interval:
+            return 0.0
+        now = time.perf_counter()
+        # A late slot is not made up with a burst: the schedule restarts from now.
+        self._next_slot = max(self._next_slot + self._interval, now)
+        return self._next_slot - now
 
     def claim(self) -> bool | None:
         """True: a measured request; False: a warmup request; None: stop."""
@@ -464,6 +481,8 @@ async def _worker(
         "get": (stub.GetCustomer, source.get_customer),
     }
     while (measured := schedule.claim()) is not None:
+        if (delay := schedule.pace()) > 0:
+            await asyncio.sleep(delay)
         rpc = mix.next()
         method, build = builders[rpc]
         request = build()
@@ -546,6 +565,7 @@ def _part_config(config: LoadConfig, parts: int, index: int) -> LoadConfig:
         max_requests=max(1, _share(config.max_requests, parts, index)),
         processes=1,
         seed=config.seed * 1000 + index,
+        rate=config.rate / parts,
     )
     return LoadConfig(**values)
 
@@ -621,6 +641,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--deadline-ms", type=int, default=LoadConfig.deadline_ms)
     p.add_argument("--processes", type=int, default=1, help="client processes")
     p.add_argument("--seed", type=int, default=LoadConfig.seed)
+    p.add_argument(
+        "--rate", type=float, default=0.0, help="requests/s in all; 0: as fast as possible"
+    )
     p.add_argument("--json", action="store_true", help="JSON on stdout, text on stderr")
     return p
 
@@ -638,6 +661,7 @@ def config_from_args(args: argparse.Namespace) -> LoadConfig:
         deadline_ms=args.deadline_ms,
         processes=args.processes,
         seed=args.seed,
+        rate=args.rate,
     )
 
 

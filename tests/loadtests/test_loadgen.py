@@ -121,3 +121,13 @@ def test_histogram_round_trip_and_merge() -> None:
     assert merged.count == 101
     assert merged.slowest == 0.5
     assert merged.percentile(50) == pytest.approx(0.051, rel=0.02)
+
+
+def test_a_rate_paces_the_requests(echo_target: str) -> None:
+    # Unpaced, the echo answers thousands a second; paced at 100/s for 2 s, about 200 go out.
+    config = loadgen.LoadConfig(
+        target=echo_target, concurrency=8, duration=2, warmup=0, rate=100, processes=2
+    )
+    result = loadgen.run_load(config)
+    assert 150 <= result.count <= 230
+    assert result.overall.statuses == {"OK": result.count}
