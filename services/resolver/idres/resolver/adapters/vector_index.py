@@ -10,9 +10,13 @@ additions while serving.
 
 from __future__ import annotations
 
+import math
 import threading
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from datetime import date
+from functools import lru_cache
+from typing import Any
 
 import faiss
 import numpy as np
@@ -34,44 +38,80 @@ def _trigrams(name: str) -> list[str]:
     return [padded[i : i + 3] for i in range(len(padded) - 2)]
 
 
-def _tokens(attributes: Attributes) -> dict[str, list[str]]:
-    groups: dict[str, list[str]] = {}
+def _given(name: str) -> list[str]:
+    return [f"g:{t}" for t in _trigrams(name)] + [f"gi:{name[0]}"]
+
+
+def _surname(name: str) -> list[str]:
+    return [f"s:{t}" for t in _trigrams(name)]
+
+
+def _dob(d: date) -> list[str]:
+    day_month = sorted((d.day, d.month))
+    return [f"y:{d.year}", f"dm:{day_month}", f"ym:{d.year}-{d.month}", f"x:{d}"]
+
+
+def _postcode(postcode: str) -> list[str]:
+    district, sector = postcode[:-3], postcode[:-2]
+    return [f"pd:{district}", f"ps:{sector}", f"pf:{postcode}"]
+
+
+_GROUPS: dict[str, Callable[[Any], list[str]]] = {
+    "given": _given,
+    "surname": _surname,
+    "dob": _dob,
+    "postcode": _postcode,
+}
+
+
+def _values(attributes: Attributes) -> dict[str, Any]:
+    """Each field group's value, for the groups the record has."""
+    values: dict[str, Any] = {}
     given, surname = fold(attributes.given_name), fold(attributes.surname)
     if given:
-        groups["given"] = [f"g:{t}" for t in _trigrams(given)] + [f"gi:{given[0]}"]
+        values["given"] = given
     if surname:
-        groups["surname"] = [f"s:{t}" for t in _trigrams(surname)]
+        values["surname"] = surname
     if attributes.dob:
-        d = attributes.dob
-        day_month = sorted((d.day, d.month))
-        groups["dob"] = [f"y:{d.year}", f"dm:{day_month}", f"ym:{d.year}-{d.month}", f"x:{d}"]
+        values["dob"] = attributes.dob
     postcode = attributes.postcode.replace(" ", "")
     if len(postcode) >= 5:
-        district, sector = postcode[:-3], postcode[:-2]
-        groups["postcode"] = [f"pd:{district}", f"ps:{sector}", f"pf:{postcode}"]
-    return groups
+        values["postcode"] = postcode
+    return values
 
 
-def _hashed(tokens: Iterable[str]) -> Vector:
-    vec = np.zeros(DIM, dtype=np.float32)
-    for token in tokens:
+@lru_cache(maxsize=1 << 17)
+def _part(group: str, value: Any) -> tuple[tuple[int, float], ...]:
+    """One group's hashed tokens, normalized and weighted. Names, dates and postcodes repeat
+    across records, so a replica building its index hashes each one once."""
+    part: dict[int, float] = {}
+    for token in _GROUPS[group](value):
         h = zlib.crc32(token.encode())
-        vec[h % DIM] += 1.0 if (h >> 16) & 1 else -1.0
-    norm = float(np.linalg.norm(vec))
-    return vec / norm if norm else vec
+        slot = h % DIM
+        part[slot] = part.get(slot, 0.0) + (1.0 if (h >> 16) & 1 else -1.0)
+    norm = math.sqrt(sum(v * v for v in part.values()))
+    if not norm:
+        return ()
+    scale = WEIGHTS[group] / norm
+    return tuple((slot, v * scale) for slot, v in part.items())
 
 
 def weak_vector(attributes: Attributes) -> Vector | None:
     """The attributes as a unit vector, or None when there is nothing weak to compare."""
-    groups = _tokens(attributes)
-    if not groups:
+    values = _values(attributes)
+    if not values:
         return None
-    vec = sum(
-        (WEIGHTS[name] * _hashed(tokens) for name, tokens in groups.items()),
-        np.zeros(DIM, dtype=np.float32),
-    )
-    norm = float(np.linalg.norm(vec))
-    return (vec / norm).astype(np.float32) if norm else None
+    # Plain floats, not numpy: a few dozen entries cost less than numpy's per-call overhead.
+    total: dict[int, float] = {}
+    for group, value in values.items():
+        for slot, weight in _part(group, value):
+            total[slot] = total.get(slot, 0.0) + weight
+    norm = math.sqrt(sum(w * w for w in total.values()))
+    if not norm:
+        return None
+    vec = np.zeros(DIM, dtype=np.float32)
+    vec[list(total)] = [w / norm for w in total.values()]
+    return vec
 
 
 class VectorIndex:
