@@ -31,6 +31,9 @@ MAX_BLOCK = 200
 NAME_BLOCK = 30
 """The limit for a key of names alone. A full name held by more records is common enough that
 agreeing on it links nobody by itself, and its block would cost the most pairs of all."""
+FLUSH_EVERY = 16384
+"""Vectors held back for one faiss add: a batch is far faster than single adds, and a bounded
+one keeps a replica building its index from holding every vector twice."""
 _NAME_COLUMNS = frozenset({"given_name", "surname"})
 _IDENTIFYING = frozenset(IDENTIFIER_COLUMNS)
 
@@ -40,7 +43,8 @@ def block_limit(rule: Iterable[str]) -> int:
     return NAME_BLOCK if set(rule) <= _NAME_COLUMNS else MAX_BLOCK
 
 
-def _attributes(features: Features) -> Attributes:
+def weak_attributes(features: Features) -> Attributes:
+    """The weak attributes a record's features hold, as the vector index reads them."""
     dob = features.get("dob")
     return Attributes(
         features.get("given_name") or "",
@@ -91,9 +95,12 @@ class RecordIndex:
         self.tf.add(sparse, self.tf_columns)
         for key in self._keys(sparse):
             self._blocks.setdefault(key, []).append(record_id)
-        if self._vectors is not None and (vector := weak_vector(_attributes(sparse))) is not None:
+        vector = weak_vector(weak_attributes(sparse)) if self._vectors is not None else None
+        if vector is not None:
             self._pending[0].append(record_id)
             self._pending[1].append(vector)
+            if len(self._pending[0]) >= FLUSH_EVERY:
+                self.flush()
 
     def flush(self) -> None:
         """Adds the vectors of the records added since the last flush, in one batch: faiss adds
@@ -175,7 +182,7 @@ class RecordIndex:
         """The `k` records whose weak attributes are nearest, best first."""
         if self._vectors is None or k < 1:
             return []
-        vector = weak_vector(_attributes(features))
+        vector = weak_vector(weak_attributes(features))
         if vector is None:
             return []
         found = self._vectors.search(vector, k)
