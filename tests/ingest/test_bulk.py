@@ -12,7 +12,10 @@ from pathlib import Path
 import pytest
 
 from idres.ingest.bulk import bulk_ingest
+from idres.ingest.clustering import StreamClusterer
+from idres.ingest.evaluation import evaluate_arrays
 from idres.ingest.files import write_table
+from idres.ingest.frame import read_file
 from idres.ingest.generator import generate
 from idres.resolver.adapters.database import Database
 from idres.resolver.adapters.model_store import ModelStore
@@ -20,7 +23,7 @@ from idres.resolver.adapters.review_store import read_reviews
 from idres.resolver.adapters.store import Store
 from idres.resolver.domain.erasure import Target, TargetKind
 from idres.resolver.domain.normalize import DEFAULT_RULES
-from idres.resolver.domain.records import CANONICAL_COLUMNS
+from idres.resolver.domain.records import CANONICAL_COLUMNS, Record
 from idres.resolver.erasure import Erasure
 from idres.resolver.overrides import Overrides
 from idres.resolver.resolution import Resolver
@@ -187,3 +190,32 @@ def test_a_bulk_load_queues_its_possible_matches(with_model: str, tmp_path: Path
         assert 0.5 <= review.candidates[0].probability < 0.9
     finally:
         resolver.close()
+
+
+def test_a_bulk_load_decides_as_the_stream_does(store: Store, halves: Halves) -> None:
+    loaded = bulk_ingest(halves.first, store, max_pairs=MAX_PAIRS, progress=False)
+    version, model, facts = ModelStore(store).active() or ("", {}, {})
+    # The stream: every record through the resolver's own retrieval and scoring, as Observe.
+    clusterer = StreamClusterer(model, version, facts=facts)
+    for record in sorted(read_file(halves.first, keep_records=True).records or [], key=_order):
+        clusterer.add(record)
+    stream = dict(clusterer.clusters())
+    bulk = dict(store.record_assignments())
+    assert bulk.keys() == stream.keys() and len(bulk) == loaded.loaded
+    ids = sorted(bulk)
+    agreement = evaluate_arrays(ids, [stream[i] for i in ids], ids, [bulk[i] for i in ids])
+    print(f"{len(ids)} records: B-cubed F1 of the bulk load against the stream", end=" ")
+    print(f"{agreement.bcubed_f1:.4f}")
+    assert agreement.bcubed_f1 >= 0.98
+    assert len(set(bulk.values())) < len(ids)  # records were linked
+    with store.transaction() as tx:
+        links, explained = tx.conn.execute(
+            "SELECT count(*), count(*) FILTER (WHERE jsonb_array_length(comparisons) > 0)"
+            " FROM record_links"
+        ).fetchone() or (0, 0)
+    # Every link the load made keeps its comparisons, as Explain shows them after Observe.
+    assert links > 0 and explained == links
+
+
+def _order(record: Record) -> tuple[object, str]:
+    return (record.ts, record.record_id)

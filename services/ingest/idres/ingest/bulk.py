@@ -1,7 +1,8 @@
 """`idres ingest --bulk`: a whole file into the store through the batch path.
 
-The file is read and normalized once, clustered in memory by the resolver's own decisions
-against a snapshot of what the store holds (`StreamClusterer`), and written in one COPY-based
+The file is read and normalized once; its candidate pairs, with the records the store holds,
+are scored in bulk and the resolver's own decisions taken over them in memory against a
+snapshot of the store (`idres.ingest.bulk_graph`); everything is written in one COPY-based
 transaction. Stored customers keep their ids: a new record joins one, or a merge absorbs one and
 its id becomes an alias that still resolves. Without an active model, one is trained on the file
 first and stored, as `idres train` would.
@@ -17,9 +18,9 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import pyarrow as pa
-from tqdm import tqdm
+import pyarrow.compute as pc
 
-from idres.ingest.clustering import StreamClusterer
+from idres.ingest.bulk_graph import Decided, decide_load
 from idres.ingest.frame import FieldWarnings, Rejection, read_file
 from idres.ingest.heap import records_frozen
 from idres.ingest.training import (
@@ -37,6 +38,7 @@ from idres.resolver.domain.erasure import record_digests, sealed
 from idres.resolver.domain.events import new_customer_id
 from idres.resolver.domain.normalize import DEFAULT_RULES, NormalizationRules
 from idres.resolver.domain.records import Record, redacted
+from idres.resolver.domain.scoring import features
 
 
 @dataclass(slots=True)
@@ -99,28 +101,31 @@ def bulk_ingest(
     summary = BulkSummary()
     started = time.perf_counter()
     read = read_file(path, progress=progress, keep_records=True, rules=rules)
-    records = _unerased(read.records or [], store, suppression_key, summary)
+    records, changed = _unerased(read.records or [], store, suppression_key, summary)
     summary.rows_read, summary.rejected_rows = read.rows_read, read.rejected_rows
     summary.rejections, summary.warnings = read.rejections, read.warnings
     _step(summary, "read", started, out, progress, f"{len(records):,} records")
     with records_frozen():  # the kept records: see `idres.ingest.heap`
         started = time.perf_counter()
-        version, model, facts = _model(store, read.table(), max_pairs, seed, summary, progress)
+        frame = read.table()
+        version, model, facts = _model(store, frame, max_pairs, seed, summary, progress)
         _step(summary, "model", started, out, progress, f"model {version}")
         with bulk_session(store) as session:
             started = time.perf_counter()
             fresh = _fresh(records, session.fingerprints([r.record_id for r in records]), summary)
             snapshot = session.snapshot()
-            clusterer = StreamClusterer(
-                model, version, facts=facts, snapshot=snapshot, new_id=new_customer_id, keep=True
+            frame = _fresh_frame(frame, fresh, changed)
+            decided = decide_load(
+                fresh, frame, model, snapshot, facts, new_id=new_customer_id, progress=progress
             )
-            ordered = _clustered(clusterer, fresh, progress)
-            _step(summary, "cluster", started, out, progress, f"{len(ordered):,} records")
+            del frame
+            detail = f"{len(fresh):,} records, {decided.pairs:,} candidate pairs"
+            _step(summary, "cluster", started, out, progress, detail)
             started = time.perf_counter()
-            batch = _batch(clusterer, ordered, snapshot, version)
-            session.write(batch)
+            batch = _batch(decided, fresh, snapshot, version)
+            session.write(batch, progress=progress)
             _step(summary, "write", started, out, progress, "one transaction")
-    summary.loaded = len(ordered)
+    summary.loaded = len(fresh)
     summary.new_customers = len(batch.created)
     summary.merged_stored = sum(1 for a in batch.aliases if a in batch.existing)
     return summary
@@ -128,13 +133,15 @@ def bulk_ingest(
 
 def _unerased(
     records: list[Record], store: Store, configured_key: str, summary: BulkSummary
-) -> list[Record]:
-    """The records without what an erasure suppressed, as `Observe` would take them."""
+) -> tuple[list[Record], set[str]]:
+    """The records without what an erasure suppressed, as `Observe` would take them, and the
+    ids of those that lost a value."""
     active = active_digests(store)
     if not active:
-        return records
+        return records, set()
     key = suppression_key(store, configured_key)
     kept = []
+    redacted_ids: set[str] = set()
     for record in records:
         digests = record_digests(key, record)
         hit = [digests[d] for d in digests.keys() & active]
@@ -145,16 +152,24 @@ def _unerased(
             values = [h for h in hit if h is not None]
             summary.erased_values += len(values)
             record = redacted(record, values, sealed(key, record.fingerprint))
+            redacted_ids.add(record.record_id)
         kept.append(record)
-    return kept
+    return kept, redacted_ids
 
 
-def _clustered(clusterer: StreamClusterer, records: list[Record], progress: bool) -> list[Record]:
-    """Adds the records in time order, and returns them in that order."""
-    ordered = sorted(records, key=lambda r: (r.ts, r.record_id))
-    for record in tqdm(ordered, unit=" rec", desc="cluster", leave=False, disable=not progress):
-        clusterer.add(record)
-    return ordered
+def _fresh_frame(frame: pa.Table, fresh: list[Record], redacted_ids: set[str]) -> pa.Table:
+    """The model frame of the records to load: the file's rows of those not yet stored, with
+    the rows of any an erasure took values out of built again from what is left."""
+    keep = {r.record_id for r in fresh} - redacted_ids
+    if len(keep) < frame.num_rows:
+        ids = frame.column("unique_id")
+        frame = frame.filter(pc.is_in(ids, value_set=pa.array(list(keep), pa.string())))
+    changed = [r for r in fresh if r.record_id in redacted_ids]
+    if not changed:
+        return frame
+    rows = [{"unique_id": r.record_id, **features(r)} for r in changed]
+    extra = pa.Table.from_pylist(rows, schema=frame.schema)
+    return pa.concat_tables([frame, extra])
 
 
 def _step(
@@ -199,21 +214,16 @@ def _fresh(records: list[Record], stored: Mapping[str, str], summary: BulkSummar
     return fresh
 
 
-def _batch(
-    clusterer: StreamClusterer, records: list[Record], snapshot: Snapshot, version: str
-) -> BulkBatch:
-    kept = clusterer.kept
-    assert kept is not None
-    index = clusterer.index
-    owners = dict(clusterer.clusters())
+def _batch(decided: Decided, records: list[Record], snapshot: Snapshot, version: str) -> BulkBatch:
+    kept, index = decided.kept, decided.index
     aliases = {a: index.canonical(a) or s for a, s in kept.merges}
     idents = {o.identifier for r in records for o in r.identifiers}
-    states, _ = index.lookup(idents)
+    states, _ = index.states(idents)
     values = {i: (s.status, s.holders) for i, s in states.items()}
     existing = frozenset(cid for cid, _ in snapshot.customers)
     return BulkBatch(
         records=records,
-        owners=owners,
+        owners=decided.owners,
         created=kept.created,
         aliases=aliases,
         values=values,

@@ -38,12 +38,13 @@ import pyarrow.compute as pc
 
 from idres.ingest.clustering import ClusterCounts
 from idres.ingest.heap import records_frozen
-from idres.ingest.pairs import PART_PREFIX
+from idres.ingest.pairs import LEVEL_PREFIX, PART_PREFIX
 from idres.resolver.adapters.identity_index import CANDIDATES, IdentityIndex
 from idres.resolver.domain.identifiers import Identifier, IdentifierStatus
 from idres.resolver.domain.linking import (
     DEFAULT_POLICY,
     Decision,
+    Holdings,
     LinkPolicy,
     Plan,
     ValueState,
@@ -62,6 +63,7 @@ from idres.resolver.domain.profiles import Profile, differing, profile_of
 from idres.resolver.domain.records import FIELD_OF_KIND, Record
 from idres.resolver.domain.scoring import Features, Score, probability
 
+ACTIVE = IdentifierStatus.ACTIVE
 _NOBODY = Plan(Decision.NO_MATCH, None, (), (), ())
 """What `decide_scored` decides when there is no candidate, as far as clustering reads it."""
 
@@ -81,6 +83,12 @@ class PairGraph:
     differences: Mapping[str, float] = field(default_factory=dict)
     """Identifier comparisons' weights where nothing agrees: what a pair the floor left out
     weighed on them (`GraphClusterer._unweighed`)."""
+    near: frozenset[int] = frozenset()
+    """Pairs only a near-miss rule proposed (`pairs.NEAR_RULES`): candidates only for a record
+    whose values nobody holds, as the online retrieval asks faiss only then."""
+    levels: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))
+    """The level weight of the same cells, when the pairs carried them (`lw_` columns): what
+    names the level in a link's explanation (`idres.ingest.bulk_graph`)."""
 
     @classmethod
     def build(
@@ -108,6 +116,8 @@ class PairGraph:
             parts,
             columns,
             dict(differences or {}),
+            _near(pairs, order),
+            _levels(pairs, columns, order),
         )
 
     def __len__(self) -> int:
@@ -136,6 +146,23 @@ class PairGraph:
             return set()
         made = ~np.isnan(self.parts[list(rows)]).all(axis=0)
         return {self.columns[j] for j in np.flatnonzero(made)}
+
+
+def _near(pairs: pa.Table, order: np.ndarray) -> frozenset[int]:
+    if "near" not in pairs.column_names:
+        return frozenset()
+    near = pairs.column("near").to_numpy(zero_copy_only=False)[order]
+    return frozenset(np.flatnonzero(near).tolist())
+
+
+def _levels(pairs: pa.Table, columns: Sequence[str], order: np.ndarray) -> np.ndarray:
+    names = [LEVEL_PREFIX + c for c in columns]
+    if not columns or not all(n in pairs.column_names for n in names):
+        return np.zeros((0, 0), np.float32)
+    levels = np.zeros((len(order), len(names)), np.float32)
+    for j, name in enumerate(names):
+        levels[:, j] = pairs.column(name).to_numpy(zero_copy_only=False)[order]
+    return levels
 
 
 def _positions(column: pa.ChunkedArray, ids: pa.Array) -> np.ndarray:
@@ -191,25 +218,36 @@ class GraphClusterer:
         limit: int = CANDIDATES,
         crowded: frozenset[Identifier] = frozenset(),
         marks: Mapping[str, frozenset[Mark]] | None = None,
+        index: IdentityIndex | None = None,
+        stored: Sequence[tuple[str, str]] = (),
     ) -> None:
         """`records` in time order, numbered as `graph` numbers them; `crowded` values are
         shared from the start (`linking.crowded`); `marks` put records on the sides of
-        operator splits (`overrides`), which the resolver's veto then keeps apart."""
+        operator splits (`overrides`), which the resolver's veto then keeps apart. `index`
+        starts from what a store holds, whose records are the graph's first nodes: `stored`
+        names each one and its customer, and `records` are numbered after them."""
         self.marks = marks or {}
         self.records = records
         self.graph = graph
         self.thresholds = thresholds
         self.policy = policy
         self.limit = limit
-        self.index = IdentityIndex()
+        self.index = index if index is not None else IdentityIndex()
         """Identifier states, holders and profiles, as the resolver keeps them."""
-        for ident in crowded:
+        self.stored = [record_id for record_id, _ in stored]
+        """The record of each graph node before the first of `records`: decided before."""
+        active, _ = self.index.states(crowded)
+        self.crowded = frozenset(i for i, s in active.items() if s.status is ACTIVE)
+        """The crowded values this run flagged shared (not already flagged in the store)."""
+        for ident in self.crowded:
             self.index.flag(ident, IdentifierStatus.SHARED)
         self.counts = ClusterCounts()
         self.decisions = DecisionLog()
-        self._owner: list[str] = [""] * len(records)
-        """The live customer of each record added: a merge rewrites its absorbed members'."""
+        self._owner: list[str] = [customer for _, customer in stored] + [""] * len(records)
+        """The live customer of each node added: a merge rewrites its absorbed members'."""
         self._members: dict[str, list[int]] = {}
+        for number, (_, customer) in enumerate(stored):
+            self._members.setdefault(customer, []).append(number)
         self._best: dict[str, tuple[float, int]] = {}
         self._rows: dict[str, list[int]] = {}
         """The current record's scored pairs with each customer: rows of the graph."""
@@ -217,13 +255,13 @@ class GraphClusterer:
         """The current record as a profile, with its usable identifiers."""
 
     def add(self, number: int) -> str:
-        """Decides and applies record `number`; every earlier record it meets must be added
-        already. Returns the customer it joined."""
-        record = self.records[number]
+        """Decides and applies the record at graph node `number`; every earlier record it
+        meets must be added already. Returns the customer it joined."""
+        record = self.records[number - len(self.stored)]
         query = record.query
         states, holders = self.index.states([o.identifier for o in query.identifiers])
         self._mine = _usable(record, states)
-        best, self._rows = self._scored(number)
+        best, self._rows = self._scored(number, near=not holders)
         self._best = best
         chosen = self._chosen(holders, best)
         plan = _NOBODY
@@ -249,12 +287,20 @@ class GraphClusterer:
             self.index.flag(ident, status)
         self.index.hold(target, record.attributes, held.held, self.marks.get(record.record_id, ()))
         self._owner[number] = target
-        self._members[target].append(number)
+        self._members.setdefault(target, []).append(number)
+        self._decided(record, plan, target, held)
         return target
+
+    def _decided(self, record: Record, plan: Plan, target: str, held: Holdings) -> None:
+        """What a subclass keeps of each decision (`idres.ingest.bulk_graph`): nothing here."""
 
     def customers(self, numbers: Sequence[int]) -> list[str]:
         """The customer of each of these records, merges followed."""
         return [self._owner[number] for number in numbers]
+
+    def record_id(self, number: int) -> str:
+        first = len(self.stored)
+        return self.records[number - first].record_id if number >= first else self.stored[number]
 
     # PairScorer: what decide_scored asks of the pairs.
 
@@ -264,12 +310,12 @@ class GraphClusterer:
             return None  # a holder of a query value with no scored pair: unweighed
         weight, other = found
         weight += self._unweighed(candidate)
-        return self.records[other].record_id, Score(weight, probability(weight), ())
+        return self.record_id(other), Score(weight, probability(weight), ())
 
     def direct(self, a: Candidate, b: Candidate) -> float:
         weight = -math.inf
         for one, other in ((a.customer_id, b.customer_id), (b.customer_id, a.customer_id)):
-            for member in self._members[one]:
+            for member in self._members.get(one, ()):
                 for earlier, w in self.graph.back(member):
                     if w > weight and self._owner[earlier] == other:
                         weight = w
@@ -289,14 +335,20 @@ class GraphClusterer:
         columns = (FIELD_OF_KIND[kind] for kind in differ)
         return sum(self.graph.differences.get(c, 0.0) for c in columns if c not in compared)
 
-    def _scored(self, number: int) -> tuple[dict[str, tuple[float, int]], dict[str, list[int]]]:
+    def _scored(
+        self, number: int, *, near: bool
+    ) -> tuple[dict[str, tuple[float, int]], dict[str, list[int]]]:
         """Each customer's weight as a whole, with its best-scored record, by the customer's
-        current id; and the rows of the graph each customer was weighed from."""
+        current id; and the rows of the graph each customer was weighed from. `near`: whether
+        the near-miss pairs count."""
         graph = self.graph
         best: dict[str, tuple[float, int]] = {}
         rows: dict[str, list[int]] = {}
         lo = graph.start[number]
+        skipped = graph.near if not near else frozenset()
         for k in range(lo, graph.start[number + 1]):
+            if k in skipped:
+                continue
             earlier, weight = graph.earlier[k], graph.weights[k]
             customer = self._owner[earlier]
             rows.setdefault(customer, []).append(k)
@@ -316,18 +368,22 @@ class GraphClusterer:
 
     def _create(self, number: int) -> str:
         """A customer named and aged by its first record, whichever worker founds it."""
-        customer = f"c{number}"
-        self.index.create(customer, number)
+        customer, seq = self._named(number)
+        self.index.create(customer, seq)
         self._members[customer] = []
         return customer
+
+    def _named(self, number: int) -> tuple[str, int]:
+        """The id and age of the customer record `number` founds."""
+        return f"c{number}", number
 
     def _merge(self, survivor: str, absorbed: Sequence[str]) -> None:
         self.index.merge(survivor, absorbed)
         for gone in absorbed:
-            moved = self._members.pop(gone)
+            moved = self._members.pop(gone, [])
             for number in moved:
                 self._owner[number] = survivor
-            self._members[survivor].extend(moved)
+            self._members.setdefault(survivor, []).extend(moved)
 
 
 def _usable(record: Record, states: Mapping[Identifier, ValueState]) -> Profile:

@@ -25,11 +25,14 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from idres.resolver.adapters.record_index import block_limit
+from idres.resolver.adapters.record_index import NAME_BLOCK, block_limit
 from idres.resolver.domain.scoring import MatchModel
 
 PAIR_COLUMNS: tuple[str, str, str] = ("unique_id_l", "unique_id_r", "match_weight")
 PART_PREFIX = "w_"
+LEVEL_PREFIX = "lw_"
+"""A pair's level weight per comparison (its log2 Bayes factor before any term-frequency
+adjustment): Splink keeps no comparison vector, but each level has its own weight."""
 _KEY_SEPARATOR = "\x1f"
 
 
@@ -64,15 +67,28 @@ class Engine(StrEnum):
     SPARK = "spark"
 
 
+NEAR_RULES: tuple[tuple[str, ...], ...] = (("surname", "given_name_initial"),)
+"""Extra blocking for the near misses the online retrieval finds by weak attributes (faiss)
+when no customer holds a record's values: the same surname and given initial (Ann and Anna
+Lee), capped as a key of names is (`NAME_BLOCK`)."""
+
+
 def capped_blocking(
-    frame: pa.Table, model: Mapping[str, Any], limit: Callable[[Sequence[str]], int] = block_limit
+    frame: pa.Table,
+    model: Mapping[str, Any],
+    limit: Callable[[Sequence[str]], int] = block_limit,
+    near: Sequence[Sequence[str]] = (),
 ) -> tuple[pa.Table, dict[str, Any]]:
     """The frame with one key column per blocking rule (null where the key is too common), and
-    the model with its prediction rules rewritten onto those columns."""
-    rules = MatchModel.from_splink(model).blocking
+    the model with its prediction rules rewritten onto those columns; `near` rules come last,
+    so that a pair their keys alone propose has a `match_key` past the model's rules."""
+    model_rules = MatchModel.from_splink(model).blocking
+    extra = [tuple(r) for r in near if set(r) <= set(frame.column_names)]
+    rules = (*model_rules, *extra)
+    capped = _near_limit(limit, len(model_rules))
     columns: dict[str, pa.Array] = {}
     for number, rule in enumerate(rules):
-        columns[f"block_{number}"] = _capped_key(frame, rule, limit(rule))
+        columns[f"block_{number}"] = _capped_key(frame, rule, capped(number, rule))
     keyed = frame
     for name, key in columns.items():
         keyed = keyed.append_column(name, key)
@@ -83,6 +99,37 @@ def capped_blocking(
         {"blocking_rule": f"l.{name} = r.{name}", "sql_dialect": dialect} for name in columns
     ]
     return keyed, rewritten
+
+
+def _seeded_lookups(
+    frame: pa.Table, model: Mapping[str, Any], facts: Mapping[str, Any] | None
+) -> dict[str, pa.Table]:
+    """Term-frequency tables of the training counts plus the frame's own, per TF column."""
+    if facts is None:
+        return {}
+    counts, totals = facts.get("tf_counts") or {}, facts.get("tf_totals") or {}
+    out = {}
+    for column in MatchModel.from_splink(model).tf_columns:
+        seen = pc.value_counts(frame.column(column).drop_null()).to_pylist()
+        merged = dict(counts.get(column) or {})
+        for item in seen:
+            merged[item["values"]] = merged.get(item["values"], 0) + item["counts"]
+        total = int(totals.get(column, 0)) + frame.num_rows - frame.column(column).null_count
+        if not merged or total <= 0:
+            continue
+        values = pa.array(list(merged), pa.string())
+        shares = pa.array([n / total for n in merged.values()], pa.float64())
+        out[column] = pa.table({column: values, f"tf_{column}": shares})
+    return out
+
+
+def _near_limit(
+    limit: Callable[[Sequence[str]], int], model_rules: int
+) -> Callable[[int, Sequence[str]], int]:
+    def capped(number: int, rule: Sequence[str]) -> int:
+        return limit(rule) if number < model_rules else min(limit(rule), NAME_BLOCK)
+
+    return capped
 
 
 def _capped_key(frame: pa.Table, rule: Sequence[str], max_block: int) -> pa.Array:
@@ -103,29 +150,53 @@ def score_pairs(
     *,
     floor: float,
     engine: Engine = Engine.DUCKDB,
+    levels: bool = False,
+    near: Sequence[Sequence[str]] = (),
+    facts: Mapping[str, Any] | None = None,
 ) -> pa.Table:
     """Every pair the model's (capped) blocking rules propose and that weighs at least `floor`:
-    `unique_id_l, unique_id_r, match_weight` and the `part_columns`, each pair once.
+    `unique_id_l, unique_id_r, match_weight` and the `part_columns`, each pair once; with
+    `levels` (DuckDB only) also each comparison's level weight (`lw_<comparison>`), which
+    names the level for the explanation a stored link keeps; `near` rules (DuckDB only)
+    add the pairs of their keys, marked in a `near` column where no model rule proposed them;
+    `facts` (DuckDB only), the training facts, seed the term frequencies as the online
+    resolver seeds its own (`scoring.seeded_frequencies`), so that a small file against a
+    large store is not weighed by its own few values alone.
 
     A floor at the possible-match threshold loses no decision: a lighter pair cannot make a
     candidate worth a look, and a customer holding a query value stays one without it."""
-    keyed, rewritten = capped_blocking(frame, model)
+    keyed, rewritten = capped_blocking(frame, model, near=near)
     if engine is Engine.SPARK:
         from idres.ingest.spark import predict_pairs, spark_session
 
         return predict_pairs(keyed, rewritten, floor, spark_session())
-    return _duckdb_pairs(keyed, rewritten, floor)
+    first_near = len(MatchModel.from_splink(model).blocking) if near else None
+    return _duckdb_pairs(keyed, rewritten, floor, levels, first_near, facts)
 
 
-def _duckdb_pairs(frame: pa.Table, model: Mapping[str, Any], floor: float) -> pa.Table:
+def _duckdb_pairs(
+    frame: pa.Table,
+    model: Mapping[str, Any],
+    floor: float,
+    levels: bool = False,
+    first_near: int | None = None,
+    facts: Mapping[str, Any] | None = None,
+) -> pa.Table:
     from splink import DuckDBAPI, Linker
 
     api = DuckDBAPI()
     try:
         linker = Linker(api.register(frame), dict(model), log_level=logging.WARNING)
+        for column, lookup in _seeded_lookups(frame, model, facts).items():
+            linker.table_management.register_term_frequency_lookup(api.register(lookup), column)
         pairs = linker.inference.predict(threshold_match_weight=floor, warning_mode="never")
         predicted = pairs.as_duckdbpyrelation()
         parts = part_expressions(model, predicted.columns)
+        if levels:
+            names = (c.removeprefix(PART_PREFIX) for c in part_columns(model))
+            parts += [f"CAST(mw_{n} AS FLOAT) AS {LEVEL_PREFIX}{n}" for n in names]
+        if first_near is not None:
+            parts.append(f"CAST(match_key AS INTEGER) >= {first_near} AS near")
         relation = predicted.select(", ".join((*PAIR_COLUMNS, *parts)))
         table: pa.Table = relation.to_arrow_table()
     finally:

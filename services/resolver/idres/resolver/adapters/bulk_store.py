@@ -16,6 +16,7 @@ from typing import Any
 
 import psycopg
 from psycopg.types.json import Jsonb
+from tqdm import tqdm
 
 from idres.resolver.adapters.database import SCHEMA_LOCK
 from idres.resolver.adapters.review_store import candidates_json
@@ -56,10 +57,20 @@ class BulkBatch:
     reviews: Sequence[tuple[str, str, Sequence[Link]]] = ()
     """(record, its customer, candidates) of each possible match, for the review queue."""
 
+    def rows(self) -> int:
+        """About how many rows the load copies, for a progress bar."""
+        identifiers = sum(len(r.identifiers) for r in self.records)
+        parts = (self.records, self.created, self.links, self.events, self.reviews)
+        return sum(len(p) for p in parts) + identifiers + 2 * len(self.values)
+
+
+_SHOWN_EVERY = 10_000
+
 
 class BulkSession:
     def __init__(self, conn: psycopg.Connection[Any]) -> None:
         self.conn = conn
+        self._bar = tqdm(disable=True)
 
     def snapshot(self) -> Snapshot:
         with self.conn.transaction():
@@ -76,8 +87,14 @@ class BulkSession:
             ).fetchall()
         return {str(rid): str(fp) for rid, fp in rows}
 
-    def write(self, batch: BulkBatch) -> None:
-        with self.conn.transaction():
+    def write(self, batch: BulkBatch, *, progress: bool = False) -> None:
+        """Everything in one transaction; `progress` shows a bar over the rows copied."""
+        with (
+            tqdm(
+                total=batch.rows(), unit=" rows", desc="write", leave=False, disable=not progress
+            ) as self._bar,
+            self.conn.transaction(),
+        ):
             self._customers(batch)
             self._records(batch)
             self._values(batch)
@@ -167,9 +184,14 @@ class BulkSession:
         )
 
     def _copy(self, target: str, rows: Iterable[Sequence[Any]]) -> None:
+        done = 0
         with self.conn.cursor() as cur, cur.copy(f"COPY {target} FROM STDIN") as copy:
             for row in rows:
                 copy.write_row(row)
+                done += 1
+                if done % _SHOWN_EVERY == 0:
+                    self._bar.update(_SHOWN_EVERY)
+        self._bar.update(done % _SHOWN_EVERY)
 
 
 @contextmanager
