@@ -13,6 +13,7 @@ join; forwards SIGTERM and waits for every child to drain; and stops them all if
 from __future__ import annotations
 
 import ctypes
+import faulthandler
 import logging
 import math
 import os
@@ -21,6 +22,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -94,6 +96,7 @@ def report_ready(ready_fd: int, customers: int, values: int) -> None:
 
 def follow_parent(parent: int) -> None:
     """A child ends (SIGTERM, so it drains) when its parent does, even by `kill -9`."""
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
     if os.getppid() != parent:  # the parent died before the line above
@@ -162,7 +165,9 @@ class Supervisor:
             try:
                 clean = child.wait(grace_s + _DRAIN_SLACK_S) == 0 and clean
             except subprocess.TimeoutExpired:
-                log.error("process %d did not drain in time; killing it", child.pid)
+                log.error("process %d did not drain in time; its threads, then a kill", child.pid)
+                child.send_signal(signal.SIGUSR1)  # `follow_parent` set it to print the stacks
+                time.sleep(0.5)
                 child.kill()
                 child.wait()
                 clean = False
