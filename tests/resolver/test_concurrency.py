@@ -78,6 +78,9 @@ def two_servers(database_url: str) -> Iterator[list[str]]:
         "IDRES_DATABASE_URL": database_url,
         "IDRES_PORT": "0",
         "IDRES_SYNC_INTERVAL_S": "0.05",
+        # One process each: these servers are about one store; tests/cli/test_serve_processes.py
+        # covers several processes on a port.
+        "IDRES_PROCESSES": "1",
     }
     procs = [
         subprocess.Popen(

@@ -58,6 +58,9 @@ def server_process(database_url: str, tmp_path: Path) -> Iterator[rpc.IdentitySe
         "IDRES_DATA_DIR": str(tmp_path / "process"),
         "IDRES_PORT": "0",
         "IDRES_SYNC_INTERVAL_S": "0.05",
+        # One process each: these servers are about one store; tests/cli/test_serve_processes.py
+        # covers several processes on a port.
+        "IDRES_PROCESSES": "1",
     }
     command = [sys.executable, "-m", "idres.cli", "serve"]
     proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, text=True)
