@@ -8,16 +8,14 @@ throughput and the real server's is the cost of resolving, not of gRPC in Python
 from __future__ import annotations
 
 import argparse
-import signal
 import subprocess
 import sys
-import threading
 from collections.abc import AsyncIterator, Sequence
-from types import FrameType
 from typing import Any
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from idres.cli.signals import StopSignal
 from idres.resolver.settings import Settings
 from idres.resolver.transport.server import SERVICE_NAME, GrpcHost, server_options
 from idres.v1 import identity_pb2, identity_pb2_grpc
@@ -232,18 +230,6 @@ def _start_siblings(count: int, port: int, workers: int) -> list[subprocess.Pope
     return siblings
 
 
-def _stop_on_signal() -> threading.Event:
-    """Installed before serving so a SIGTERM sent right after startup still stops cleanly."""
-    stop = threading.Event()
-
-    def handle(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, handle)
-    signal.signal(signal.SIGINT, handle)
-    return stop
-
-
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1; 0 picks one")
@@ -256,7 +242,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    stop = _stop_on_signal()
+    # Installed before serving so a SIGTERM sent right after startup still stops cleanly.
+    stop = StopSignal().install()
     server, port = create_server(args.port, args.workers)
     siblings = _start_siblings(max(args.processes - 1, 0), port, args.workers)
     print(f"listening on {HOST}:{port}", flush=True)

@@ -115,6 +115,19 @@ def test_sigterm_drains_every_process_and_exits_cleanly(two_processes: Started) 
     assert not any(child.is_running() for child in children)
 
 
+def test_a_burst_of_stop_signals_still_drains_every_process(two_processes: Started) -> None:
+    # A handler that took a lock deadlocked when a second SIGTERM landed inside the first
+    # (the supervisor forwards a stop, then sends its own): the child never exited.
+    proc, _ = two_processes
+    children = _children(proc)
+    for pid in (*(child.pid for child in children), proc.pid):
+        for _ in range(200):
+            os.kill(pid, signal.SIGTERM)
+    assert proc.wait(60) == 0
+    assert not any(child.is_running() for child in children)
+    assert proc.stderr is not None and "did not drain" not in proc.stderr.read()
+
+
 def test_a_second_server_on_the_port_is_refused(
     two_processes: Started, database_url: str, tmp_path: Path
 ) -> None:

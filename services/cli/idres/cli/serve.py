@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import sys
-import threading
 from dataclasses import replace
-from types import FrameType
 
 from idres.cli.common import fail, load_settings
+from idres.cli.signals import StopSignal
 from idres.cli.supervisor import (
     PortTakenError,
     Supervisor,
@@ -65,13 +63,7 @@ def _serve(settings: Settings, ready_fd: int | None = None) -> int:
     """Serves in this process; a child (`ready_fd` given) tells its parent instead of the user."""
     telemetry = _telemetry(settings)
     server = create_server(settings)
-    stopping = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        stopping.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    stopping = StopSignal().install()
     server.start()
     customers, values = server.resolver.index.counts()
     if ready_fd is None:
@@ -79,6 +71,7 @@ def _serve(settings: Settings, ready_fd: int | None = None) -> int:
     else:
         report_ready(ready_fd, customers, values)
     stopping.wait()
+    stopping.ignore_more()  # the drain is bounded by the grace; a repeated signal changes nothing
     if ready_fd is None:
         print("shutting down gracefully", flush=True)
     server.stop()
@@ -95,8 +88,7 @@ def _supervise(settings: Settings, count: int) -> int:
         "IDRES_DATABASE_URL": resolve_url(settings.database_url, settings.data_dir),
     }
     supervisor = Supervisor(count, env, _metrics_base(settings))
-    signal.signal(signal.SIGTERM, supervisor.on_signal)
-    signal.signal(signal.SIGINT, supervisor.on_signal)
+    supervisor.stopping.install()
     ready = supervisor.start()
     if ready is None:
         signalled = supervisor.stopping.is_set()
@@ -105,6 +97,7 @@ def _supervise(settings: Settings, count: int) -> int:
     print(_banner(settings, count, ready.customers, ready.values), flush=True)
     if supervisor.watch() != 0:
         return fail("a server process ended unexpectedly; stopped the others")
+    supervisor.stopping.ignore_more()
     print(f"shutting down gracefully ({count} processes)", flush=True)
     return 0 if supervisor.stop(settings.shutdown_grace_s) else 1
 

@@ -21,13 +21,13 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType
+
+from idres.cli.signals import StopSignal
 
 log = logging.getLogger(__name__)
 # The children's grace plus this is how long the parent waits before killing a child.
@@ -111,11 +111,8 @@ class Supervisor:
         self.env = dict(env)
         self.metrics_port = metrics_port
         self.children: list[subprocess.Popen[bytes]] = []
-        self.stopping = threading.Event()
-
-    def on_signal(self, signum: int, frame: FrameType | None) -> None:
-        self.stopping.set()
-        self._signal_children(signal.SIGTERM)
+        # A stop signal reaches the children at once, even while they load their indexes.
+        self.stopping = StopSignal(then=lambda signum: self._signal_children(signal.SIGTERM))
 
     def start(self) -> Ready | None:
         """Starts every child at once (each loads its index) and waits until all serve; None
@@ -163,7 +160,10 @@ class Supervisor:
         clean = True
         for child in self.children:
             try:
-                clean = child.wait(grace_s + _DRAIN_SLACK_S) == 0 and clean
+                code = child.wait(grace_s + _DRAIN_SLACK_S)
+                if code != 0:
+                    log.error("process %d exited with %s", child.pid, code)
+                clean = code == 0 and clean
             except subprocess.TimeoutExpired:
                 log.error("process %d did not drain in time; its threads, then a kill", child.pid)
                 child.send_signal(signal.SIGUSR1)  # `follow_parent` set it to print the stacks
@@ -174,7 +174,9 @@ class Supervisor:
         return clean
 
     def _signal_children(self, signum: int) -> None:
-        # No lock: this runs in signal handlers, which may interrupt `_spawn`.
+        # No lock and no `Popen` method (they take one): this runs in a signal handler, which
+        # may interrupt `_spawn` or a wait. A reaped child has its returncode set.
         for child in list(self.children):
-            if child.poll() is None:
-                child.send_signal(signum)
+            if child.returncode is None:
+                with suppress(ProcessLookupError):
+                    os.kill(child.pid, signum)
